@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh machine with Python 3.11:
+#   make demo   - run the main job on the embedded default
+#   make test   - ruff, then the whole test suite (slow end-to-end tests in their quick setting)
+# Both create .venv when it is missing (and refresh it when pyproject.toml changes).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv test lint demo bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch and torchvision first, pinned to the releases that lie on this machine's disk
+	# (design.md §9); later installs then reuse them instead of resolving a different build.
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[recipes,dev]'
+	# torchattacks 3.5.1 pins requests~=2.25.1, which conflicts with transformers' requests;
+	# it imports neither requests nor torchvision at runtime, so install it without its deps.
+	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check gibloss tests evaluation recipes
+
+test: lint
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) evaluation/digits_gib.py --output-dir runs/demo
+
+bench: $(STAMP)
+	$(PY) evaluation/bench_estimators.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,117 @@
+"""The estimator interface shared by monitors, measures and losses."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._discrete import dense, plugin_entropy, plugin_mi, row_codes
+
+__all__ = ["Estimator", "FeatureTerms"]
+
+
+@dataclass
+class FeatureTerms:
+    """The ``2N + 1`` mutual-information terms between a feature matrix and a target.
+
+    Attributes
+    ----------
+    whole : float
+        ``I(X; T)`` for the whole feature matrix.
+    single : numpy.ndarray
+        ``(N,)``: ``I(X^i; T)``.
+    complement : numpy.ndarray
+        ``(N,)``: ``I(X^{-i}; T)``.
+    diagnostics : dict
+        Estimator-specific diagnostics (e.g. unique-row fractions for binning).
+    """
+
+    whole: float
+    single: np.ndarray
+    complement: np.ndarray
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+class Estimator(ABC):
+    """Base class of the exact (non-differentiable) information estimators.
+
+    Subclasses take validated 2-D numpy arrays ``(n, d)`` (integer dtype means already-discrete
+    symbols) and optional weights that sum to one, and return values in bits. Public functions such
+    as :func:`gibloss.mutual_information` validate inputs and then call these methods.
+    """
+
+    #: short name used by the string shortcuts (``"binning"``, ``"kde"``, ``"gcmi"``)
+    name: str = "estimator"
+
+    @abstractmethod
+    def entropy(self, a: np.ndarray, weights: np.ndarray | None = None) -> float:
+        """Entropy of ``a`` in bits (differential for continuous estimators)."""
+
+    @abstractmethod
+    def mutual_information(
+        self, a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = None
+    ) -> float:
+        """``I(A; B)`` in bits."""
+
+    def feature_terms(
+        self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
+    ) -> FeatureTerms:
+        """All ``2N + 1`` terms ``I(X; T)``, ``I(X^i; T)``, ``I(X^{-i}; T)``.
+
+        The base implementation calls :meth:`mutual_information` ``2N + 1`` times; estimators
+        override it with a batched computation that returns the same numbers.
+        """
+        n_features = x.shape[1]
+        whole = self.mutual_information(x, target, weights)
+        single = np.array(
+            [self.mutual_information(x[:, [i]], target, weights) for i in range(n_features)]
+        )
+        if n_features == 1:
+            complement = np.zeros(1)
+        else:
+            complement = np.array(
+                [
+                    self.mutual_information(np.delete(x, i, axis=1), target, weights)
+                    for i in range(n_features)
+                ]
+            )
+        return FeatureTerms(whole, single, complement)
+
+    def discretize(self, a: np.ndarray) -> np.ndarray:
+        """Integer codes ``(n, d)`` for ``a``; integer arrays are symbols and kept as they are.
+
+        Estimators that bin override this; the default only accepts symbols.
+        """
+        if a.dtype.kind not in "iu":
+            raise TypeError(
+                f"{type(self).__name__} cannot discretise a float array; pass integer symbols"
+            )
+        return a
+
+    # -- helpers shared by subclasses ------------------------------------------------------------
+
+    @staticmethod
+    def _discrete_entropy(a: np.ndarray, weights: np.ndarray | None) -> float:
+        codes, k = row_codes(_dense_columns(a))
+        return plugin_entropy(codes, weights, k)
+
+    @staticmethod
+    def _discrete_mi(a: np.ndarray, b: np.ndarray, weights: np.ndarray | None) -> float:
+        ca, ka = row_codes(_dense_columns(a))
+        cb, kb = row_codes(_dense_columns(b))
+        return plugin_mi(ca, ka, cb, kb, weights)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"
+
+
+def _dense_columns(a: np.ndarray) -> np.ndarray:
+    """Relabel each integer column to ``0 .. k_j-1``."""
+    out = np.empty(a.shape, dtype=np.int64)
+    for j in range(a.shape[1]):
+        out[:, j], _ = dense(a[:, j])
+    return out

@@ -1,0 +1,208 @@
+"""Histogram binning: the paper's estimator (after Shwartz-Ziv & Tishby and Saxe et al.)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._discrete import combine, dense, plugin_entropy, plugin_mi, row_codes, segment_entropies
+from .base import Estimator, FeatureTerms
+
+__all__ = ["BinningEstimator", "unique_row_fraction"]
+
+_STRATEGIES = ("uniform", "fixed", "width", "quantile")
+
+
+class BinningEstimator(Estimator):
+    """Plug-in mutual information after discretising every column into bins.
+
+    A multi-column variable's state is its whole binned row (joint row identity). Integer and bool
+    arrays are already-discrete symbols and are never re-binned.
+
+    Parameters
+    ----------
+    bins : int, default 30
+        Number of bins per column (strategies ``"uniform"``, ``"fixed"``, ``"quantile"``).
+    strategy : {"uniform", "fixed", "width", "quantile"}, default "uniform"
+        ``"uniform"``: equal-width bins over each column's own min-max. ``"fixed"``: equal-width
+        bins over ``range`` for every column (values outside are clipped into the edge bins).
+        ``"width"``: bins of width ``width`` on a grid anchored at 0, unbounded (Saxe et al. used
+        0.07). ``"quantile"``: equal-mass bins per column (tied values share a bin).
+    range : tuple of float, optional
+        ``(lo, hi)`` for ``strategy="fixed"``.
+    width : float, optional
+        Bin width for ``strategy="width"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gibloss.estimators import BinningEstimator
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(1000, 1))
+    >>> est = BinningEstimator(bins=10)
+    >>> round(est.mutual_information(x, x), 2) == round(est.entropy(x), 2)
+    True
+    """
+
+    name = "binning"
+
+    def __init__(
+        self,
+        bins: int = 30,
+        strategy: str = "uniform",
+        range: tuple[float, float] | None = None,  # noqa: A002 - mirrors numpy.histogram
+        width: float | None = None,
+    ) -> None:
+        if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
+            raise ValueError(f"`bins` must be a positive integer, got {bins!r}")
+        if strategy not in _STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {_STRATEGIES}, got {strategy!r}")
+        if strategy == "fixed":
+            if range is None or len(range) != 2 or not float(range[0]) < float(range[1]):
+                raise ValueError(
+                    f"`range` must be (lo, hi) with lo < hi for strategy='fixed', got {range!r}"
+                )
+        if strategy == "width" and (width is None or not float(width) > 0):
+            raise ValueError(
+                f"`width` must be a positive float for strategy='width', got {width!r}"
+            )
+        self.bins = int(bins)
+        self.strategy = strategy
+        self.range = None if range is None else (float(range[0]), float(range[1]))
+        self.width = None if width is None else float(width)
+
+    # -- discretisation --------------------------------------------------------------------------
+
+    def discretize(self, a: np.ndarray) -> np.ndarray:
+        """Integer bin codes ``(n, d)`` (each column's codes start at 0)."""
+        if a.dtype.kind in "iub":
+            out = np.empty(a.shape, dtype=np.int64)
+            for j in range(a.shape[1]):
+                out[:, j], _ = dense(a[:, j])
+            return out
+        b = self.bins
+        if self.strategy == "uniform":
+            lo = a.min(axis=0)
+            span = a.max(axis=0) - lo
+            safe = np.where(span > 0, span, 1.0)
+            codes = np.floor((a - lo) / safe * b).astype(np.int64)
+            codes = np.clip(codes, 0, b - 1)
+            codes[:, span <= 0] = 0
+            return codes
+        if self.strategy == "fixed":
+            lo, hi = self.range  # type: ignore[misc]
+            codes = np.floor((a - lo) / (hi - lo) * b).astype(np.int64)
+            return np.clip(codes, 0, b - 1)
+        if self.strategy == "width":
+            codes = np.floor(a / self.width).astype(np.int64)
+            return codes - codes.min(axis=0)
+        # quantile
+        qs = np.linspace(0.0, 1.0, b + 1)[1:-1]
+        out = np.empty(a.shape, dtype=np.int64)
+        for j in range(a.shape[1]):
+            edges = np.unique(np.quantile(a[:, j], qs))
+            out[:, j] = np.searchsorted(edges, a[:, j], side="right")
+        return out
+
+    def _codes(self, a: np.ndarray) -> tuple[np.ndarray, int]:
+        return row_codes(self.discretize(a))
+
+    # -- measures --------------------------------------------------------------------------------
+
+    def entropy(self, a: np.ndarray, weights: np.ndarray | None = None) -> float:
+        codes, k = self._codes(a)
+        return plugin_entropy(codes, weights, k)
+
+    def mutual_information(
+        self, a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = None
+    ) -> float:
+        ca, ka = self._codes(a)
+        cb, kb = self._codes(b)
+        return plugin_mi(ca, ka, cb, kb, weights)
+
+    def feature_terms(
+        self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
+    ) -> FeatureTerms:
+        """All ``2N + 1`` terms in one vectorised pass (design §4.1).
+
+        Every column is discretised once. Singles come from one segmented ``bincount``.
+        Complement row identities come from prefix and suffix codes; once a prefix or suffix
+        already separates the rows as finely as the whole matrix does, every complement that
+        contains it has the whole matrix's partition, so its term equals ``I(X; T)`` and is not
+        recomputed. ``diagnostics["complement_is_whole"]`` flags those features and
+        ``diagnostics["saturated"]`` flags complements whose rows are all distinct (their term is
+        then exactly the weighted ``H(T)``).
+        """
+        n, n_feat = x.shape
+        cx = self.discretize(x)
+        cards = cx.max(axis=0) + 1
+        t, kt = self._codes(target)
+        full, k_full = row_codes(cx, cards)
+        whole = plugin_mi(full, k_full, t, kt, weights)
+        h_t = plugin_entropy(t, weights, kt)
+
+        # Singles: one bincount over (feature, bin, target) with per-feature offsets.
+        seg = cards * kt
+        starts = np.concatenate([[0], np.cumsum(seg)[:-1]])
+        keys = (starts[None, :] + cx * kt + t[:, None]).reshape(-1)
+        w = None if weights is None else np.repeat(weights[:, None], n_feat, axis=1).reshape(-1)
+        joint = np.bincount(keys, weights=w, minlength=int(seg.sum()))
+        h_joint = segment_entropies(joint, starts)
+        mstarts = np.concatenate([[0], np.cumsum(cards)[:-1]])
+        mkeys = (mstarts[None, :] + cx).reshape(-1)
+        marg = np.bincount(mkeys, weights=w, minlength=int(cards.sum()))
+        h_x = segment_entropies(marg, mstarts)
+        single = np.maximum(h_x + h_t - h_joint, 0.0)
+
+        # Complements from prefix and suffix codes.
+        complement = np.full(n_feat, whole)
+        comp_states = np.full(n_feat, k_full)
+        is_whole = np.ones(n_feat, dtype=bool)
+        if n_feat == 1:
+            complement[:] = 0.0
+            comp_states[:] = 1
+            is_whole[:] = False
+        else:
+            prefix: list[tuple[np.ndarray, int] | None] = [None] * n_feat
+            suffix: list[tuple[np.ndarray, int] | None] = [None] * n_feat
+            code, k = np.zeros(n, dtype=np.int64), 1
+            for i in range(n_feat):
+                if k == k_full:
+                    break  # this and every later prefix has the whole matrix's partition
+                prefix[i] = (code, k)
+                code, k = combine(code, k, cx[:, i], int(cards[i]))
+            code, k = np.zeros(n, dtype=np.int64), 1
+            for i in range(n_feat - 1, -1, -1):
+                if k == k_full:
+                    break
+                suffix[i] = (code, k)
+                code, k = combine(cx[:, i], int(cards[i]), code, k)
+            for i in range(n_feat):
+                if prefix[i] is None or suffix[i] is None:
+                    continue
+                pc, pk = prefix[i]  # type: ignore[misc]
+                sc, sk = suffix[i]  # type: ignore[misc]
+                cc, ck = combine(pc, pk, sc, sk)
+                if ck == k_full:
+                    continue
+                complement[i] = plugin_mi(cc, ck, t, kt, weights)
+                comp_states[i] = ck
+                is_whole[i] = False
+        diagnostics = {
+            "unique_row_fraction": k_full / n,
+            "complement_unique_fraction": comp_states / n,
+            "complement_is_whole": is_whole,
+            "saturated": comp_states == n,
+            "target_entropy": h_t,
+        }
+        return FeatureTerms(whole, single, complement, diagnostics)
+
+
+def unique_row_fraction(codes_or_x: np.ndarray, estimator: BinningEstimator | None = None) -> float:
+    """Fraction of distinct rows after binning (1.0 means every row is its own state).
+
+    When it is close to 1, ``I(X; T)`` saturates at ``H(T)`` whatever the data: binning can no
+    longer see any structure.
+    """
+    est = estimator or BinningEstimator()
+    _, k = est._codes(codes_or_x)
+    return k / codes_or_x.shape[0]

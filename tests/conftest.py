@@ -1,0 +1,23 @@
+"""Shared fixtures and settings for the test suite."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+from hypothesis import settings
+
+matplotlib.use("Agg")
+
+# A few hundred hypothesis cases in CI; GIBLOSS_HYPOTHESIS_EXAMPLES raises it (e.g. to 10000).
+settings.register_profile(
+    "gibloss", max_examples=int(os.environ.get("GIBLOSS_HYPOTHESIS_EXAMPLES", "100")), deadline=None
+)
+settings.load_profile("gibloss")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
