@@ -275,8 +275,8 @@ def gib(
     variant : {"synergy", "sum_vs_whole"}
         Eq. 5 (feature-wise synergy) or Eq. 17.
     bins : int, optional
-        Bins for coding Z and regression targets; defaults to the estimator's ``bins`` for binning,
-        else 30.
+        Bins for coding Z and regression targets, and — with ``estimator="binning"`` given by
+        name — for the estimator too. Defaults to the estimator's ``bins`` for binning, else 30.
     random_state : int, optional
         Seed for ``sampling="resample"``.
     **options
@@ -298,6 +298,8 @@ def gib(
     >>> res.single.shape, res.prediction > 0.9
     ((4,), True)
     """
+    if bins is not None and estimator == "binning":
+        options["bins"] = bins  # one `bins` for the estimator and for coding Z
     est = get_estimator(estimator, **options)
     if not (isinstance(beta, (int, float)) and np.isfinite(beta) and beta > 0):
         raise ValueError(f"`beta` must be a positive finite number, got {beta!r}")
@@ -360,6 +362,7 @@ def ib(
     estimator: str | Estimator = "binning",
     *,
     weights: Any = None,
+    x_code: str = "rows",
     **options: Any,
 ) -> IBResult:
     """Information Bottleneck terms of a representation ``t`` (paper Eq. 1).
@@ -367,8 +370,7 @@ def ib(
     Parameters
     ----------
     x : array-like or torch.Tensor
-        ``(n, N)`` inputs. With binning, each binned input row is one state (for distinct inputs
-        and a deterministic network, ``I(X; T) = H(T)``).
+        ``(n, N)`` inputs.
     t : array-like or torch.Tensor
         ``(n, d)`` activations of a layer.
     y : array-like or torch.Tensor
@@ -377,6 +379,10 @@ def ib(
         The estimator.
     weights : array-like, optional
         Per-sample weights.
+    x_code : {"rows", "binned"}
+        Binning only: how the input is discretised. ``"rows"`` (default, the Shwartz-Ziv & Tishby
+        convention) makes each distinct input row one state, so for distinct inputs and a
+        deterministic network ``I(X; T) = H(T)``. ``"binned"`` bins ``x`` like ``t``.
 
     Returns
     -------
@@ -397,8 +403,13 @@ def ib(
     xa, ta, ya = as_array(x, "x"), as_array(t, "t"), as_array(y, "y")
     n = check_same_length(x=xa, t=ta, y=ya)
     w = as_weights(weights, n)
+    if x_code not in ("rows", "binned"):
+        raise ValueError(f"`x_code` must be 'rows' or 'binned', got {x_code!r}")
     diagnostics: dict[str, Any] = {}
     if isinstance(est, BinningEstimator):
+        if x_code == "rows":
+            _, inv = np.unique(xa, axis=0, return_inverse=True)
+            xa = inv.reshape(-1, 1).astype(np.int64)
         diagnostics["unique_row_fraction"] = unique_row_fraction(ta, est)
     return IBResult(
         complexity=float(est.mutual_information(xa, ta, w)),

@@ -6,7 +6,7 @@ import numpy as np
 from scipy.special import ndtri, psi
 from scipy.stats import rankdata
 
-from ._discrete import row_codes
+from ._discrete import plugin_entropy, row_codes
 from .base import Estimator, FeatureTerms
 from .binning import BinningEstimator
 
@@ -65,7 +65,9 @@ class GaussianCopulaEstimator(Estimator):
     Ince et al. (2017) computed with the (effective) sample size. A class whose effective size is
     at most the dimension gets its covariance shrunk towards a scaled identity (and no bias
     correction), so small classes never crash. Columns that are constant over all samples carry no
-    information and are dropped. Integer columns of ``x`` are treated as ordinal values (ranked like
+    information and are dropped. A continuous-vs-discrete estimate is clipped to the plug-in entropy
+    of the discrete side (the exact upper bound, which a non-Gaussian class structure can make the
+    Gaussian model overshoot). Integer columns of ``x`` are treated as ordinal values (ranked like
     continuous ones); when both arguments are discrete, the plug-in estimate is returned.
 
     Parameters
@@ -218,9 +220,12 @@ class GaussianCopulaEstimator(Estimator):
                 h_cond_whole += pc * hw
                 h_cond_single += pc * hs
                 h_cond_comp += pc * hc
-            whole = h_all[0] - h_cond_whole
-            s = h_all[1] - h_cond_single
-            cpl = h_all[2] - h_cond_comp
+            # A Gaussian class-conditional model can overshoot the true MI's upper bound H(C)
+            # when the classes are far from Gaussian; the bound is exact, so clip to it.
+            h_c = plugin_entropy(codes, weights, k)
+            whole = min(h_all[0] - h_cond_whole, h_c)
+            s = np.minimum(h_all[1] - h_cond_single, h_c)
+            cpl = np.minimum(h_all[2] - h_cond_comp, h_c)
             diag = {"constant_features": ~keep, "shrunk_classes": shrunk_classes}
         else:
             gt = self._prepare(target)

@@ -1,0 +1,177 @@
+"""Estimator internals: the batched 2N+1 paths equal a per-term computation; binning strategies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gibloss
+from gibloss.estimators import (
+    BinningEstimator,
+    Estimator,
+    GaussianCopulaEstimator,
+    KDEEstimator,
+    get_estimator,
+    unique_row_fraction,
+)
+from gibloss.estimators._discrete import dense, plugin_mi
+
+
+def _per_term_binning(est: BinningEstimator, x: np.ndarray, t: np.ndarray, w=None):
+    """Straightforward reference: np.unique over the binned rows of every subset, one at a time."""
+    codes = est.discretize(x)
+    tc, kt = dense(t[:, 0])
+
+    def mi(cols: list[int]) -> float:
+        if not cols:
+            return 0.0
+        _, inv = np.unique(codes[:, cols], axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        return plugin_mi(inv, int(inv.max()) + 1, tc, kt, w)
+
+    n = x.shape[1]
+    single = np.array([mi([i]) for i in range(n)])
+    comp = np.array([mi([j for j in range(n) if j != i]) for i in range(n)])
+    return mi(list(range(n))), single, comp
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 5, 12])
+@pytest.mark.parametrize("strategy", ["uniform", "quantile", "width", "fixed"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_binning_vectorised_equals_per_term(n_features, strategy, weighted, rng) -> None:
+    x = rng.normal(size=(600, n_features))
+    t = (x[:, :1] + rng.normal(size=(600, 1)) > 0).astype(np.int64) + rng.integers(0, 2, (600, 1))
+    kwargs = {"width": 0.5} if strategy == "width" else {}
+    if strategy == "fixed":
+        kwargs = {"range": (-1.0, 1.0)}
+    est = BinningEstimator(bins=4, strategy=strategy, **kwargs)
+    w = rng.random(600) if weighted else None
+    if w is not None:
+        w = w / w.sum()
+    ft = est.feature_terms(x, t, w)
+    whole, single, comp = _per_term_binning(est, x, t, w)
+    assert ft.whole == pytest.approx(whole, abs=1e-12)
+    np.testing.assert_allclose(ft.single, single, atol=1e-12)
+    if n_features > 1:
+        np.testing.assert_allclose(ft.complement, comp, atol=1e-12)
+    else:
+        assert ft.complement[0] == 0.0
+
+
+@pytest.mark.parametrize("est", [GaussianCopulaEstimator(), KDEEstimator()])
+@pytest.mark.parametrize("target_kind", ["discrete", "continuous"])
+def test_batched_equals_generic_loop(est: Estimator, target_kind: str, rng) -> None:
+    n = 300
+    x = rng.normal(size=(n, 4))
+    x[:, 3] = np.round(x[:, 3])  # tied values
+    if target_kind == "discrete":
+        t = ((x[:, 0] + x[:, 1]) > 0).astype(np.int64)[:, None] + rng.integers(0, 2, (n, 1))
+    else:
+        t = x[:, :1] + 0.5 * rng.normal(size=(n, 1))
+    w = rng.random(n)
+    w /= w.sum()
+    fast = est.feature_terms(x, t, w)
+    slow = Estimator.feature_terms(est, x, t, w)
+    assert fast.whole == pytest.approx(slow.whole, abs=1e-9)
+    np.testing.assert_allclose(fast.single, slow.single, atol=1e-9)
+    np.testing.assert_allclose(fast.complement, slow.complement, atol=1e-9)
+
+
+def test_binning_saturation_is_reported_and_exact(rng) -> None:
+    x = rng.normal(size=(500, 20))
+    q = rng.integers(0, 3, size=(500, 1))
+    ft = BinningEstimator(bins=30).feature_terms(x, q)
+    h_q = gibloss.entropy(q)
+    assert ft.diagnostics["unique_row_fraction"] == 1.0
+    assert ft.diagnostics["saturated"].all()
+    np.testing.assert_allclose(ft.complement, h_q, atol=1e-12)
+    assert ft.whole == pytest.approx(h_q, abs=1e-12)
+
+
+def test_integer_columns_are_symbols_not_rebinned() -> None:
+    x = np.array([0, 1000, 1, 999, 2, 998] * 10)
+    y = np.arange(60) % 6
+    # Six distinct symbols, each mapped to one y value: MI = H(Y) = log2(6) whatever `bins` is.
+    assert gibloss.mutual_information(x, y, bins=2) == pytest.approx(np.log2(6))
+    # As floats, 2 bins merge them.
+    assert gibloss.mutual_information(x.astype(float), y, bins=2) == pytest.approx(1.0)
+
+
+def test_bool_arrays_are_symbols() -> None:
+    a = np.array([True, False, True, False])
+    assert gibloss.entropy(a) == pytest.approx(1.0)
+
+
+def test_binning_strategies_edges() -> None:
+    x = np.array([[-5.0], [0.0], [0.5], [5.0]])
+    fixed = BinningEstimator(bins=2, strategy="fixed", range=(-1, 1)).discretize(x)
+    np.testing.assert_array_equal(fixed[:, 0], [0, 1, 1, 1])  # clipped into edge bins
+    width = BinningEstimator(strategy="width", width=1.0).discretize(x)
+    np.testing.assert_array_equal(width[:, 0], [0, 5, 5, 10])
+    uniform = BinningEstimator(bins=10).discretize(x)
+    np.testing.assert_array_equal(uniform[:, 0], [0, 5, 5, 9])
+    quant = BinningEstimator(bins=4, strategy="quantile").discretize(np.arange(8.0)[:, None])
+    assert np.bincount(quant[:, 0]).tolist() == [2, 2, 2, 2]
+
+
+def test_unique_row_fraction() -> None:
+    x = np.array([[0, 0], [0, 0], [1, 0], [1, 1]])
+    assert unique_row_fraction(x) == pytest.approx(0.75)
+
+
+def test_integer_weights_equal_row_duplication(rng) -> None:
+    x = rng.normal(size=(50, 3))
+    q = rng.integers(0, 3, size=50)
+    counts = rng.integers(1, 4, size=50)
+    dup_x, dup_q = np.repeat(x, counts, axis=0), np.repeat(q, counts)
+    est = BinningEstimator(bins=3, strategy="fixed", range=(-2, 2))
+    a = gibloss.mutual_information(x, q, est, weights=counts)
+    b = gibloss.mutual_information(dup_x, dup_q, est)
+    assert a == pytest.approx(b, abs=1e-12)
+
+
+def test_get_estimator_resolution() -> None:
+    assert isinstance(get_estimator("gcmi"), GaussianCopulaEstimator)
+    assert isinstance(get_estimator("gaussian_copula"), GaussianCopulaEstimator)
+    assert get_estimator("binning", bins=7).bins == 7
+    est = KDEEstimator()
+    assert get_estimator(est) is est
+    with pytest.raises(ValueError, match="estimator"):
+        get_estimator("histogram")
+    with pytest.raises(TypeError, match="estimator object"):
+        get_estimator(est, bins=3)
+    with pytest.raises(TypeError, match="bad option"):
+        get_estimator("kde", bins=3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"bins": 0}, "bins"),
+        ({"strategy": "equal"}, "strategy"),
+        ({"strategy": "fixed"}, "range"),
+        ({"strategy": "fixed", "range": (1, 0)}, "range"),
+        ({"strategy": "width"}, "width"),
+    ],
+)
+def test_binning_bad_hyper_parameters(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        BinningEstimator(**kwargs)
+
+
+def test_gcmi_small_class_is_shrunk_not_crashing(rng) -> None:
+    x = rng.normal(size=(40, 10))
+    labels = np.zeros(40, dtype=np.int64)
+    labels[:3] = 1  # 3 samples in 10 dimensions
+    ft = GaussianCopulaEstimator().feature_terms(x, labels[:, None])
+    assert np.isfinite(ft.whole) and np.all(np.isfinite(ft.single))
+    assert np.all(np.isfinite(ft.complement))
+    assert ft.diagnostics["shrunk_classes"] == 1
+
+
+def test_torch_inputs_accepted() -> None:
+    torch = pytest.importorskip("torch")
+    a = torch.tensor([0, 1, 0, 1])
+    assert gibloss.entropy(a) == pytest.approx(1.0)
+    f = torch.randn(100, 2, dtype=torch.float16)
+    assert np.isfinite(gibloss.mutual_information(f[:, 0], f[:, 1], "gcmi"))
