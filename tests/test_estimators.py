@@ -175,3 +175,21 @@ def test_torch_inputs_accepted() -> None:
     assert gibloss.entropy(a) == pytest.approx(1.0)
     f = torch.randn(100, 2, dtype=torch.float16)
     assert np.isfinite(gibloss.mutual_information(f[:, 0], f[:, 1], "gcmi"))
+
+
+def test_copula_normalize_matches_scipy_rankdata(rng) -> None:
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    from gibloss.estimators import copula_normalize
+
+    a = np.column_stack(
+        [
+            rng.normal(size=300),
+            np.round(rng.normal(size=300), 1),
+            np.ones(300),
+            rng.integers(0, 3, size=300),
+        ]
+    ).astype(float)
+    expected = ndtri(rankdata(a, method="average", axis=0) / 301)
+    np.testing.assert_allclose(copula_normalize(a), expected, atol=1e-12)

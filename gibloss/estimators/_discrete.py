@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import numpy as np
 
+_LN2 = float(np.log(2.0))
+
 __all__ = [
     "combine",
     "dense",
     "plugin_entropy",
     "plugin_mi",
     "row_codes",
-    "segment_entropies",
 ]
 
 
 def dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
-    """Relabel arbitrary integer codes to ``0 .. k-1``; return the codes and ``k``."""
+    """Relabel arbitrary codes to ``0 .. k-1`` in sorted order; return the codes and ``k``.
+
+    Non-negative integer codes with a small range are relabelled through a lookup table (no
+    sort); anything else goes through ``np.unique``.
+    """
+    codes = np.asarray(codes).reshape(-1)
+    if codes.size and codes.dtype.kind in "iu":
+        lo, hi = int(codes.min()), int(codes.max())
+        if lo >= 0 and hi < max(4 * codes.size, 4096):
+            occupied = np.bincount(codes, minlength=hi + 1) > 0
+            lut = np.cumsum(occupied) - 1
+            return lut[codes].astype(np.int64, copy=False), int(lut[-1] + 1)
     uniq, inv = np.unique(codes, return_inverse=True)
     return inv.reshape(-1).astype(np.int64), int(uniq.shape[0])
 
@@ -76,25 +88,13 @@ def plugin_mi(
     weights: np.ndarray | None = None,
 ) -> float:
     """Plug-in mutual information (bits) between two dense code vectors."""
-    joint = np.bincount(a * kb + b, weights=weights, minlength=ka * kb).astype(np.float64)
-    joint = joint.reshape(ka, kb)
-    h_a = _h_from_counts(joint.sum(axis=1))
-    h_b = _h_from_counts(joint.sum(axis=0))
-    h_ab = _h_from_counts(joint.reshape(-1))
+    h_a = plugin_entropy(a, weights, ka)
+    h_b = plugin_entropy(b, weights, kb)
+    n = a.shape[0]
+    if ka * kb <= 4 * n:
+        joint = np.bincount(a * kb + b, weights=weights, minlength=ka * kb)
+    else:  # sparse table: only the occupied cells
+        cells, _ = dense(a * kb + b)
+        joint = np.bincount(cells, weights=weights)
+    h_ab = _h_from_counts(joint.astype(np.float64))
     return max(h_a + h_b - h_ab, 0.0)
-
-
-def segment_entropies(counts: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Entropies (bits) of several distributions stored back to back in one count vector.
-
-    ``counts[starts[j]:starts[j+1]]`` is distribution ``j``; each segment is normalised by its own
-    total.
-    """
-    counts = counts.astype(np.float64)
-    totals = np.add.reduceat(counts, starts)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(counts > 0, counts * np.log2(np.where(counts > 0, counts, 1.0)), 0.0)
-    sums = np.add.reduceat(plogp, starts)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = np.where(totals > 0, np.log2(np.where(totals > 0, totals, 1.0)) - sums / totals, 0.0)
-    return np.maximum(h, 0.0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import ndtri, psi
-from scipy.stats import rankdata
 
 from ._discrete import plugin_entropy, row_codes
 from .base import Estimator, FeatureTerms
@@ -18,6 +17,10 @@ _LN2 = np.log(2.0)
 def copula_normalize(a: np.ndarray) -> np.ndarray:
     """Map each column to standard-normal quantiles of its ranks (ties share the average rank).
 
+    Equivalent to ``ndtri(rankdata(a, method="average", axis=0) / (n + 1))``. One sort per
+    column; columns without ties reuse the ``n`` quantiles ``ndtri(k / (n + 1))``, so the normal
+    quantile function is evaluated only for tied columns.
+
     Parameters
     ----------
     a : numpy.ndarray
@@ -28,9 +31,26 @@ def copula_normalize(a: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``(n, d)`` float64; a constant column maps to zeros.
     """
-    n = a.shape[0]
-    ranks = rankdata(a, method="average", axis=0)
-    return ndtri(ranks / (n + 1.0))
+    at = np.ascontiguousarray(a.T, dtype=np.float64)
+    d, n = at.shape
+    order = np.argsort(at, axis=1)
+    s = np.take_along_axis(at, order, axis=1)
+    change = s[:, 1:] != s[:, :-1]
+    out = np.empty((d, n))
+    out[np.arange(d)[:, None], order] = ndtri(np.arange(1.0, n + 1.0) / (n + 1.0))
+    tied = np.flatnonzero(~change.all(axis=1))
+    if tied.size:
+        ch = change[tied]
+        m = tied.size
+        idx = np.broadcast_to(np.arange(n), (m, n))
+        starts = np.ones((m, n), dtype=bool)
+        starts[:, 1:] = ch
+        ends = np.ones((m, n), dtype=bool)
+        ends[:, :-1] = ch
+        first = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
+        last = np.minimum.accumulate(np.where(ends, idx, n - 1)[:, ::-1], axis=1)[:, ::-1]
+        out[tied[:, None], order[tied]] = ndtri(((first + last) / 2.0 + 1.0) / (n + 1.0))
+    return out.T
 
 
 def _n_eff(w: np.ndarray) -> float:
@@ -106,50 +126,65 @@ class GaussianCopulaEstimator(Estimator):
 
     # -- Gaussian building blocks ----------------------------------------------------------------
 
-    def _cov(self, g: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float, bool]:
-        """Weighted covariance (unbiased for uniform weights), n_eff, and whether it was shrunk."""
+    @staticmethod
+    def _moments(g: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
+        """Weighted covariance (unbiased for uniform weights) and the effective sample size."""
         wsum = w.sum()
         n_eff = _n_eff(w)
-        mu = (w[:, None] * g).sum(axis=0) / wsum
+        mu = w @ g / wsum
         c = g - mu
         cov = (w[:, None] * c).T @ c / wsum
         if n_eff > 1:
             cov *= n_eff / (n_eff - 1.0)
-        d = g.shape[1]
-        shrunk = n_eff <= d + 1
-        if shrunk:
-            target = np.trace(cov) / d if d else 0.0
-            cov = (1 - self.shrinkage) * cov + self.shrinkage * max(target, 1.0) * np.eye(d)
-        cov[np.diag_indices(d)] += self.ridge
-        return cov, n_eff, shrunk
+        return cov, n_eff
+
+    def _entropies_batch(
+        self, covs: np.ndarray, n_effs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Gaussian entropies (bits) for a batch of covariances ``(C, d, d)``.
+
+        Returns the whole-matrix entropies ``(C,)``, single-column ``(C, d)`` and complement
+        ``(C, d)`` entropies, and which covariances were shrunk ``(C,)``. One batched Cholesky
+        and one batched triangular inverse serve every complement.
+        """
+        covs = np.array(covs, dtype=np.float64)
+        n_c, d, _ = covs.shape
+        shrunk = n_effs <= d + 1
+        if shrunk.any():
+            eye = np.eye(d)
+            target = np.maximum(np.trace(covs[shrunk], axis1=1, axis2=2) / d, 1.0)
+            covs[shrunk] = (1 - self.shrinkage) * covs[shrunk] + self.shrinkage * (
+                target[:, None, None] * eye
+            )
+        diag_idx = np.arange(d)
+        covs[:, diag_idx, diag_idx] += self.ridge
+        chol = np.linalg.cholesky(covs)
+        logdet = 2.0 * np.log(chol[:, diag_idx, diag_idx]).sum(axis=1)
+        inv_diag = np.square(np.linalg.inv(chol)).sum(axis=1)  # diag of cov^{-1}
+        const = 0.5 * (np.log(2 * np.pi) + 1.0)
+        h_whole = 0.5 * logdet + d * const
+        h_single = 0.5 * np.log(covs[:, diag_idx, diag_idx]) + const
+        h_comp = 0.5 * (logdet[:, None] + np.log(inv_diag)) + (d - 1) * const
+        if self.bias_correct:
+            for c in np.flatnonzero(~shrunk):
+                b = _bias_terms(float(n_effs[c]), np.array([d, 1, max(d - 1, 0)]))
+                if np.all(np.isfinite(b)):
+                    h_whole[c] -= b[0]
+                    h_single[c] -= b[1]
+                    h_comp[c] -= b[2]
+        if d == 1:
+            h_comp[:] = 0.0
+        return h_whole / _LN2, h_single / _LN2, h_comp / _LN2, shrunk
 
     def _entropies(self, g: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Gaussian entropies (bits) of the whole matrix, each single column and each complement."""
-        cov, n_eff, shrunk = self._cov(g, w)
-        d = cov.shape[0]
-        chol = np.linalg.cholesky(cov)
-        logdet = 2.0 * np.log(np.diag(chol)).sum()
-        inv_diag = np.square(np.linalg.inv(chol)).sum(axis=0)  # diag of cov^{-1}
-        logdet_single = np.log(np.diag(cov))
-        logdet_comp = logdet + np.log(inv_diag)
-        const = 0.5 * (np.log(2 * np.pi) + 1.0)
-        h_whole = 0.5 * logdet + d * const
-        h_single = 0.5 * logdet_single + const
-        h_comp = 0.5 * logdet_comp + (d - 1) * const
-        if self.bias_correct and not shrunk:
-            b = _bias_terms(n_eff, np.array([d, 1, max(d - 1, 0)]))
-            if np.all(np.isfinite(b)):
-                h_whole -= b[0]
-                h_single = h_single - b[1]
-                h_comp = h_comp - b[2]
-        if d == 1:
-            h_comp = np.zeros(1)
-        return h_whole / _LN2, h_single / _LN2, h_comp / _LN2
+        cov, n_eff = self._moments(g, w)
+        hw, hs, hc, _ = self._entropies_batch(cov[None], np.array([n_eff]))
+        return float(hw[0]), hs[0], hc[0]
 
     @staticmethod
     def _prepare(a: np.ndarray) -> np.ndarray:
-        g = copula_normalize(a.astype(np.float64))
-        return g
+        return copula_normalize(a)
 
     @staticmethod
     def _weights(n: int, weights: np.ndarray | None) -> np.ndarray:
@@ -205,21 +240,25 @@ class GaussianCopulaEstimator(Estimator):
         if target.dtype.kind in "iu":
             codes, k = row_codes(target)
             h_all = self._entropies(gk, w)
-            h_cond_whole = 0.0
-            h_cond_single = np.zeros(gk.shape[1])
-            h_cond_comp = np.zeros(gk.shape[1])
-            shrunk_classes = 0
+            # Class-conditional moments over contiguous slices of the rows sorted by class, then
+            # one batched factorisation for all classes.
+            order = np.argsort(codes, kind="stable")
+            bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=k))])
+            gs, ws = gk[order], w[order]
+            covs, n_effs, pcs = [], [], []
             for c in range(k):
-                mask = codes == c
-                pc = w[mask].sum()
+                wc = ws[bounds[c] : bounds[c + 1]]
+                pc = wc.sum()
                 if pc <= 0:
                     continue
-                wc = w[mask] / pc
-                hw, hs, hc = self._entropies(gk[mask], wc)
-                shrunk_classes += int(_n_eff(wc) <= gk.shape[1] + 1)
-                h_cond_whole += pc * hw
-                h_cond_single += pc * hs
-                h_cond_comp += pc * hc
+                cov, n_eff = self._moments(gs[bounds[c] : bounds[c + 1]], wc / pc)
+                covs.append(cov)
+                n_effs.append(n_eff)
+                pcs.append(pc)
+            p = np.array(pcs)
+            hw, hs, hc, shrunk = self._entropies_batch(np.stack(covs), np.array(n_effs))
+            h_cond_whole, h_cond_single, h_cond_comp = p @ hw, p @ hs, p @ hc
+            shrunk_classes = int(shrunk.sum())
             # A Gaussian class-conditional model can overshoot the true MI's upper bound H(C)
             # when the classes are far from Gaussian; the bound is exact, so clip to it.
             h_c = plugin_entropy(codes, weights, k)
