@@ -6,10 +6,13 @@ entropy, mutual_information
     Exact estimators (``"binning"``, ``"kde"``, ``"gcmi"`` or an estimator object).
 synergy, gib, ib, pmi_weights, build_q
     The paper's measures.
+GIBLoss, functional
+    The differentiable GIB regulariser (soft binning and Gaussian copula surrogates).
 PCAReducer, KernelPCAReducer
     Input reduction fitted once.
 """
 
+from . import functional
 from .estimators import (
     BinningEstimator,
     Estimator,
@@ -17,6 +20,7 @@ from .estimators import (
     KDEEstimator,
     get_estimator,
 )
+from .loss import GIBLoss
 from .measures import GIBResult, IBResult, entropy, gib, ib, mutual_information, synergy
 from .pmi import QVariable, build_q, pmi_weights
 from .reduction import KernelPCAReducer, PCAReducer
@@ -26,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BinningEstimator",
     "Estimator",
+    "GIBLoss",
     "GIBResult",
     "GaussianCopulaEstimator",
     "IBResult",
@@ -35,6 +40,7 @@ __all__ = [
     "QVariable",
     "build_q",
     "entropy",
+    "functional",
     "get_estimator",
     "gib",
     "ib",

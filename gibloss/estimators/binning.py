@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import xlogy
 
 from ._discrete import combine, dense, plugin_entropy, plugin_mi, row_codes
 from .base import Estimator, FeatureTerms
 
-__all__ = ["BinningEstimator", "unique_row_fraction"]
+__all__ = ["BinnedPartitions", "BinningEstimator", "unique_row_fraction"]
 
 _LN2 = float(np.log(2.0))
 _STRATEGIES = ("uniform", "fixed", "width", "quantile")
@@ -121,53 +123,28 @@ class BinningEstimator(Estimator):
         cb, kb = self._codes(b)
         return plugin_mi(ca, ka, cb, kb, weights)
 
-    def feature_terms(
-        self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
-    ) -> FeatureTerms:
-        """All ``2N + 1`` terms in one vectorised pass (design §4.1).
+    def partitions(self, x: np.ndarray) -> BinnedPartitions:
+        """Hard row identities of every single column, every complement and the whole matrix.
 
-        Every column is discretised once. Singles come from one small ``bincount`` per feature.
-        Complement row identities come from prefix and suffix codes; once a prefix or suffix
-        already separates the rows as finely as the whole matrix does, every complement that
-        contains it has the whole matrix's partition, so its term equals ``I(X; T)`` and is not
-        recomputed. ``diagnostics["complement_is_whole"]`` flags those features and
-        ``diagnostics["saturated"]`` flags complements whose rows are all distinct (their term is
-        then exactly the weighted ``H(T)``).
+        This is the data side of every binned ``2N + 1`` computation, shared by the exact
+        estimator and the differentiable soft-binning surrogate. Complement identities come from
+        prefix and suffix codes; once a prefix or suffix separates the rows as finely as the whole
+        matrix does, every complement that contains it has the whole matrix's partition and is not
+        built (``complement[i] is None``).
         """
         n, n_feat = x.shape
         cx = self.discretize(x)
         cards = cx.max(axis=0) + 1
-        t, kt = self._codes(target)
-        # The whole matrix's row identity. Rows that a prefix already tells apart stay apart, so
-        # once a prefix is injective the whole matrix is too and the remaining columns are skipped.
+        # Rows that a prefix already tells apart stay apart: once a prefix is injective the whole
+        # matrix is too and the remaining columns are skipped.
         full, k_full = np.zeros(n, dtype=np.int64), 1
         for i in range(n_feat):
             if k_full == n:
                 break
             full, k_full = combine(full, k_full, cx[:, i], int(cards[i]))
-        whole = plugin_mi(full, k_full, t, kt, weights)
-        h_t = plugin_entropy(t, weights, kt)
-
-        # Singles: per feature, one weighted bincount over (bin, target) into a small table; with
-        # weights summing to one, H(X^i) - H(X^i, T) = sum c log c (joint) - sum m log m (bins).
-        # (One table for all features at once is slower: its size makes allocation dominate.)
-        w = np.full(n, 1.0 / n) if weights is None else weights
-        cxt = np.ascontiguousarray(cx.T)
-        single = np.empty(n_feat)
-        for i in range(n_feat):
-            joint = np.bincount(cxt[i] * kt + t, weights=w, minlength=int(cards[i]) * kt)
-            marg = joint.reshape(-1, kt).sum(axis=1)
-            single[i] = (xlogy(joint, joint).sum() - xlogy(marg, marg).sum()) / _LN2
-        single = np.maximum(single + h_t, 0.0)
-
-        # Complements from prefix and suffix codes.
-        complement = np.full(n_feat, whole)
-        comp_states = np.full(n_feat, k_full)
-        is_whole = np.ones(n_feat, dtype=bool)
+        complement: list[tuple[np.ndarray, int] | None] = [None] * n_feat
         if n_feat == 1:
-            complement[:] = 0.0
-            comp_states[:] = 1
-            is_whole[:] = False
+            complement[0] = (np.zeros(n, dtype=np.int64), 1)
         else:
             prefix: list[tuple[np.ndarray, int] | None] = [None] * n_feat
             suffix: list[tuple[np.ndarray, int] | None] = [None] * n_feat
@@ -189,19 +166,78 @@ class BinningEstimator(Estimator):
                 pc, pk = prefix[i]  # type: ignore[misc]
                 sc, sk = suffix[i]  # type: ignore[misc]
                 cc, ck = combine(pc, pk, sc, sk)
-                if ck == k_full:
-                    continue
-                complement[i] = plugin_mi(cc, ck, t, kt, weights)
-                comp_states[i] = ck
-                is_whole[i] = False
+                if ck < k_full:
+                    complement[i] = (cc, ck)
+        return BinnedPartitions(cx, cards, full, k_full, complement)
+
+    def feature_terms(
+        self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
+    ) -> FeatureTerms:
+        """All ``2N + 1`` terms in one vectorised pass (design §4.1).
+
+        Every column is discretised once (:meth:`partitions`). Singles come from one small
+        ``bincount`` per feature. A complement with the whole matrix's partition has the whole
+        matrix's term, which is not recomputed. ``diagnostics["complement_is_whole"]`` flags
+        those features and ``diagnostics["saturated"]`` flags complements whose rows are all
+        distinct (their term is then exactly the weighted ``H(T)``).
+        """
+        n, n_feat = x.shape
+        parts = self.partitions(x)
+        t, kt = self._codes(target)
+        whole = plugin_mi(parts.whole, parts.whole_card, t, kt, weights)
+        h_t = plugin_entropy(t, weights, kt)
+
+        # Singles: per feature, one weighted bincount over (bin, target) into a small table; with
+        # weights summing to one, H(X^i) - H(X^i, T) = sum c log c (joint) - sum m log m (bins).
+        # (One table for all features at once is slower: its size makes allocation dominate.)
+        w = np.full(n, 1.0 / n) if weights is None else weights
+        cxt = np.ascontiguousarray(parts.single.T)
+        single = np.empty(n_feat)
+        for i in range(n_feat):
+            card = int(parts.single_cards[i])
+            joint = np.bincount(cxt[i] * kt + t, weights=w, minlength=card * kt)
+            marg = joint.reshape(-1, kt).sum(axis=1)
+            single[i] = (xlogy(joint, joint).sum() - xlogy(marg, marg).sum()) / _LN2
+        single = np.maximum(single + h_t, 0.0)
+
+        complement = np.full(n_feat, whole)
+        comp_states = np.full(n_feat, parts.whole_card)
+        for i, part in enumerate(parts.complement):
+            if part is not None:
+                complement[i] = plugin_mi(part[0], part[1], t, kt, weights)
+                comp_states[i] = part[1]
         diagnostics = {
-            "unique_row_fraction": k_full / n,
+            "unique_row_fraction": parts.whole_card / n,
             "complement_unique_fraction": comp_states / n,
-            "complement_is_whole": is_whole,
+            "complement_is_whole": np.array([p is None for p in parts.complement]),
             "saturated": comp_states == n,
             "target_entropy": h_t,
         }
         return FeatureTerms(whole, single, complement, diagnostics)
+
+
+@dataclass
+class BinnedPartitions:
+    """Hard partitions of the rows induced by binned features (the data side of binned GIB).
+
+    Attributes
+    ----------
+    single : numpy.ndarray
+        ``(n, N)`` bin code of every column.
+    single_cards : numpy.ndarray
+        ``(N,)`` number of codes per column.
+    whole, whole_card
+        Dense row identity of the whole binned matrix and its number of states.
+    complement : list
+        Per feature ``i``, ``(codes, card)`` of the complement ``x^{-i}``, or ``None`` when it has
+        the whole matrix's partition.
+    """
+
+    single: np.ndarray
+    single_cards: np.ndarray
+    whole: np.ndarray
+    whole_card: int
+    complement: list[tuple[np.ndarray, int] | None]
 
 
 def unique_row_fraction(codes_or_x: np.ndarray, estimator: BinningEstimator | None = None) -> float:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtri, psi
+import torch
+from scipy.special import ndtri
 
 from ._discrete import plugin_entropy, row_codes
+from ._gaussian import gaussian_entropies
 from .base import Estimator, FeatureTerms
 from .binning import BinningEstimator
 
@@ -55,26 +57,6 @@ def copula_normalize(a: np.ndarray) -> np.ndarray:
 
 def _n_eff(w: np.ndarray) -> float:
     return float(w.sum() ** 2 / np.square(w).sum())
-
-
-def _bias_terms(n_eff: float, dims: np.ndarray) -> np.ndarray:
-    """Ince et al.'s analytic bias correction (nats) for Gaussian entropies of ``dims`` variables.
-
-    Returns ``nan`` where ``n_eff <= dims`` (the correction is undefined; callers skip it).
-    """
-    dims = np.asarray(dims, dtype=np.int64)
-    out = np.full(dims.shape, np.nan)
-    dmax = int(dims.max(initial=0))
-    if dmax == 0:
-        return np.zeros(dims.shape)
-    k = np.arange(1, dmax + 1, dtype=np.float64)
-    valid_k = n_eff - k > 0
-    psis = np.where(valid_k, psi(np.where(valid_k, (n_eff - k) / 2.0, 1.0)) / 2.0, np.nan)
-    cum = np.concatenate([[0.0], np.cumsum(psis)])
-    dterm = (_LN2 - np.log(max(n_eff - 1.0, 1e-300))) / 2.0
-    ok = dims < n_eff
-    out[ok] = dims[ok] * dterm + cum[dims[ok]]
-    return out
 
 
 class GaussianCopulaEstimator(Estimator):
@@ -141,40 +123,20 @@ class GaussianCopulaEstimator(Estimator):
     def _entropies_batch(
         self, covs: np.ndarray, n_effs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Gaussian entropies (bits) for a batch of covariances ``(C, d, d)``.
+        """Gaussian entropies (bits) for covariances ``(C, d, d)``: whole, singles, complements.
 
-        Returns the whole-matrix entropies ``(C,)``, single-column ``(C, d)`` and complement
-        ``(C, d)`` entropies, and which covariances were shrunk ``(C,)``. One batched Cholesky
-        and one batched triangular inverse serve every complement.
+        Delegates to :func:`gibloss.estimators._gaussian.gaussian_entropies`, the same code the
+        differentiable surrogate uses.
         """
-        covs = np.array(covs, dtype=np.float64)
-        n_c, d, _ = covs.shape
-        shrunk = n_effs <= d + 1
-        if shrunk.any():
-            eye = np.eye(d)
-            target = np.maximum(np.trace(covs[shrunk], axis1=1, axis2=2) / d, 1.0)
-            covs[shrunk] = (1 - self.shrinkage) * covs[shrunk] + self.shrinkage * (
-                target[:, None, None] * eye
+        with torch.no_grad():
+            out = gaussian_entropies(
+                torch.as_tensor(np.asarray(covs), dtype=torch.float64),
+                torch.as_tensor(np.asarray(n_effs), dtype=torch.float64),
+                shrinkage=self.shrinkage,
+                ridge=self.ridge,
+                bias_correct=self.bias_correct,
             )
-        diag_idx = np.arange(d)
-        covs[:, diag_idx, diag_idx] += self.ridge
-        chol = np.linalg.cholesky(covs)
-        logdet = 2.0 * np.log(chol[:, diag_idx, diag_idx]).sum(axis=1)
-        inv_diag = np.square(np.linalg.inv(chol)).sum(axis=1)  # diag of cov^{-1}
-        const = 0.5 * (np.log(2 * np.pi) + 1.0)
-        h_whole = 0.5 * logdet + d * const
-        h_single = 0.5 * np.log(covs[:, diag_idx, diag_idx]) + const
-        h_comp = 0.5 * (logdet[:, None] + np.log(inv_diag)) + (d - 1) * const
-        if self.bias_correct:
-            for c in np.flatnonzero(~shrunk):
-                b = _bias_terms(float(n_effs[c]), np.array([d, 1, max(d - 1, 0)]))
-                if np.all(np.isfinite(b)):
-                    h_whole[c] -= b[0]
-                    h_single[c] -= b[1]
-                    h_comp[c] -= b[2]
-        if d == 1:
-            h_comp[:] = 0.0
-        return h_whole / _LN2, h_single / _LN2, h_comp / _LN2, shrunk
+        return tuple(o.numpy() for o in out)  # type: ignore[return-value]
 
     def _entropies(self, g: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Gaussian entropies (bits) of the whole matrix, each single column and each complement."""

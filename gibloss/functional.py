@@ -1,0 +1,533 @@
+"""Differentiable GIB complexity, in the style of ``torch.nn.functional``.
+
+Two surrogates of the GIB complexity ``(1/(2 beta N)) sum_i [I(X^{-i}; Q) + I(X^i; Q)]`` whose
+gradient flows through the model outputs only (design §5). The features are data: their bin codes,
+row identities, copula ranks and reductions carry no gradient.
+
+**Soft Q.** Class probabilities ``softmax(z / temperature)`` (classification) or Gaussian-Parzen
+soft bins of the output (regression) replace the hard code of Z. With the target's hard code
+``h_j``, the soft contingency table ``P(h, c) = (1/n) sum_j m_jc [h_j = h]`` gives differentiable
+PMI ratios ``r(h, c)`` and a joint measure over (sample, Q cell),
+``mu_j(c) ∝ m_jc f(r(h_j, c))`` with ``f`` set by ``pmi``. With hard memberships ``mu`` is
+exactly the weighting of the exact estimator with ``z_code="argmax"``; as ``temperature → 0``
+the surrogates converge to it.
+
+**Soft binning** (``estimator="soft_binning"``): the joint tables of every feature partition (hard
+bins of ``x^i``, hard row identities of ``x^{-i}``, shared with the exact binning estimator) with
+the soft Q cells are sums of ``mu``; plug-in MI from the tables.
+
+**Gaussian copula** (``estimator="gaussian_copula"``): copula-normalised features, a weighted
+Gaussian per Q cell with ``mu`` as soft membership weights, complements from the precision diagonal,
+the same shrinkage and bias correction as the exact estimator (one shared implementation).
+
+Under ``torch.distributed`` (DDP, Accelerate) every process gathers the global batch first
+(:mod:`gibloss.distributed`), so each sees the global-batch estimate and DDP's gradient averaging
+stays exact.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._validation import as_array
+from .distributed import gather_batch
+from .estimators._gaussian import gaussian_entropies, weighted_covariances
+from .estimators.binning import BinningEstimator
+from .estimators.gcmi import copula_normalize
+from .pmi import PMI_MODES
+
+__all__ = ["GIBTerms", "SoftQ", "gib_complexity", "gib_terms", "soft_q"]
+
+ESTIMATORS = ("gaussian_copula", "soft_binning")
+REDUCTIONS = ("mean", "sum_vs_whole", "none")
+_LN2 = math.log(2.0)
+
+
+# --- soft Q ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SoftQ:
+    """The prediction variable Q with soft memberships.
+
+    A Q cell is ``(h, c)``: ``h`` the hard code of the target, ``c`` a soft code of the output.
+
+    Attributes
+    ----------
+    hard : torch.Tensor
+        ``(n,)`` long: target code of each sample.
+    n_hard : int
+        Number of target codes.
+    mass : torch.Tensor
+        ``(n, K)``: joint measure over (sample, soft code) of Q, summing to one; sample ``j`` sits
+        in cells ``(hard[j], c)``.
+    contingency : torch.Tensor
+        ``(n_hard, K)`` unweighted soft contingency table ``P(h, c)`` (for the prediction term).
+    """
+
+    hard: torch.Tensor
+    n_hard: int
+    mass: torch.Tensor
+    contingency: torch.Tensor
+
+    def cell_mass(self) -> torch.Tensor:
+        """``(n_hard, K)``: ``P(q)`` of every cell under the weighted measure."""
+        table = self.mass.new_zeros((self.n_hard, self.mass.shape[1]))
+        return table.index_add(0, self.hard, self.mass)
+
+
+def _entropy(p: torch.Tensor, dim: Any = None) -> torch.Tensor:
+    """Plug-in entropy (bits) of non-negative masses summing to one (zeros allowed, safe grads)."""
+    pos = p > 0
+    safe = torch.where(pos, p, torch.ones_like(p))
+    terms = torch.where(pos, p * torch.log(safe), torch.zeros_like(p))
+    total = terms.sum() if dim is None else terms.sum(dim=dim)
+    return -total / _LN2
+
+
+def _memberships(outputs: torch.Tensor, temperature: float, bins: int) -> tuple[torch.Tensor, bool]:
+    """Soft codes of Z ``(n, K)`` and whether the task is classification."""
+    if outputs.ndim == 2 and outputs.shape[1] >= 2:
+        return torch.softmax(outputs / temperature, dim=1), True
+    z = outputs.reshape(-1)
+    lo, hi = z.detach().min(), z.detach().max()
+    width = (hi - lo) / bins
+    if float(width) <= 0:
+        m = torch.zeros((z.shape[0], bins), dtype=z.dtype, device=z.device)
+        m[:, 0] = 1.0
+        return m + 0.0 * z[:, None], False  # keep the graph connected
+    centers = lo + (torch.arange(bins, dtype=z.dtype, device=z.device) + 0.5) * width
+    logits = -0.5 * ((z[:, None] - centers[None, :]) / (temperature * width)) ** 2
+    return torch.softmax(logits, dim=1), False
+
+
+def _target_codes(
+    y: torch.Tensor, classification: bool, n_classes: int, bins: int
+) -> tuple[torch.Tensor, int]:
+    if classification:
+        if y.dtype.is_floating_point or y.dtype == torch.bool:
+            raise TypeError(
+                f"`y` must hold integer class labels for logits (n, k), got dtype {y.dtype}"
+            )
+        yl = y.reshape(-1).long()
+        if yl.numel() and (int(yl.min()) < 0 or int(yl.max()) >= n_classes):
+            raise ValueError(
+                f"`y` labels must lie in [0, {n_classes}) to match the {n_classes} output "
+                f"columns, got range [{int(yl.min())}, {int(yl.max())}]"
+            )
+        return yl, n_classes
+    yn = y.detach().reshape(-1).cpu().numpy()
+    if yn.dtype.kind in "iub":
+        uniq, inv = np.unique(yn, return_inverse=True)
+        return torch.as_tensor(inv.reshape(-1), device=y.device), int(uniq.size)
+    codes = BinningEstimator(bins=bins).discretize(yn[:, None].astype(np.float64))[:, 0]
+    return torch.as_tensor(codes, device=y.device), int(bins)
+
+
+def soft_q(
+    outputs: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    pmi: str = "ratio",
+    temperature: float = 1.0,
+    bins: int = 30,
+) -> SoftQ:
+    """Differentiable PMI-reweighted Q from model outputs and targets.
+
+    Parameters
+    ----------
+    outputs : torch.Tensor
+        ``(n, k)`` logits (classification) or ``(n,)`` / ``(n, 1)`` outputs (regression).
+    y : torch.Tensor
+        ``(n,)`` integer labels in ``[0, k)``, or float targets (regression; binned into ``bins``).
+    pmi : {"ratio", "ppmi", "literal", "none"}
+        Weighting of the soft cells, as in :func:`gibloss.pmi_weights`.
+    temperature : float
+        Softness of the memberships; towards 0 they become the hard ``argmax`` (or nearest bin).
+    bins : int
+        Soft bins of a regression output and hard bins of a float target.
+
+    Returns
+    -------
+    SoftQ
+    """
+    if pmi not in PMI_MODES:
+        raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
+    m, classification = _memberships(outputs, temperature, bins)
+    n, k = m.shape
+    hard, n_hard = _target_codes(y, classification, k, bins)
+    onehot = torch.zeros((n, n_hard), dtype=m.dtype, device=m.device)
+    onehot[torch.arange(n, device=m.device), hard] = 1.0
+    p_hc = onehot.T @ m / n
+    p_h = onehot.sum(dim=0) / n
+    p_c = p_hc.sum(dim=0)
+    denom = p_h[:, None] * p_c[None, :]
+    pos = (p_hc > 0) & (denom > 0)
+    ratio = torch.where(pos, p_hc / torch.where(pos, denom, torch.ones_like(denom)), 0.0 * p_hc)
+    r = ratio[hard]  # (n, k)
+    if pmi == "ratio":
+        f = r
+    elif pmi == "ppmi":
+        rp = r > 0
+        f = torch.clamp_min(
+            torch.where(
+                rp, torch.log2(torch.where(rp, r, torch.ones_like(r))), torch.zeros_like(r)
+            ),
+            0.0,
+        )
+    elif pmi == "literal":
+        cnt = (n * p_hc)[hard]
+        f = torch.where(cnt > 0, r / torch.where(cnt > 0, cnt, torch.ones_like(cnt)), 0.0 * r)
+    else:
+        f = torch.ones_like(r)
+    mu = m * f
+    total = mu.sum()
+    if float(total.detach()) <= 0:
+        warnings.warn(
+            f"pmi={pmi!r}: no cell has positive weight (Z and Y look independent); "
+            "falling back to uniform weights",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        mu, total = m, m.sum()
+    return SoftQ(hard=hard, n_hard=n_hard, mass=mu / total, contingency=p_hc)
+
+
+# --- the two surrogates ---------------------------------------------------------------------------
+
+
+def _partition_mi(codes: np.ndarray, card: int, q: SoftQ, h_q: torch.Tensor) -> torch.Tensor:
+    """``I(S; Q)`` for a hard partition ``S`` of the rows and soft Q (one plug-in table)."""
+    dev = q.mass.device
+    idx = torch.as_tensor(codes, device=dev) * q.n_hard + q.hard
+    table = q.mass.new_zeros((card * q.n_hard, q.mass.shape[1])).index_add(0, idx, q.mass)
+    table = table.view(card, q.n_hard, -1)
+    return _entropy(table.sum(dim=(1, 2))) + h_q - _entropy(table)
+
+
+def _soft_binning_terms(
+    x: np.ndarray, q: SoftQ, estimator: BinningEstimator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    n, n_feat = x.shape
+    parts = estimator.partitions(x)
+    h_q = _entropy(q.cell_mass())
+    dev = q.mass.device
+    # Singles: one table (feature, bin, target code, soft code) for all features at once.
+    bmax = int(parts.single_cards.max())
+    kh, kc = q.n_hard, q.mass.shape[1]
+    feat = torch.arange(n_feat, device=dev)[None, :]
+    codes = torch.as_tensor(parts.single, device=dev)
+    idx = ((feat * bmax + codes) * kh + q.hard[:, None]).reshape(-1)
+    src = q.mass.unsqueeze(1).expand(n, n_feat, kc).reshape(-1, kc)
+    table = q.mass.new_zeros((n_feat * bmax * kh, kc)).index_add(0, idx, src)
+    table = table.view(n_feat, bmax, kh, kc)
+    single = _entropy(table.sum(dim=(2, 3)), dim=1) + h_q - _entropy(table, dim=(1, 2, 3))
+
+    # Rows that are each their own state: I = H(row mass) + H(Q) - H(mass), shared by all.
+    def injective() -> torch.Tensor:
+        return _entropy(q.mass.sum(dim=1)) + h_q - _entropy(q.mass)
+
+    if parts.whole_card == n:
+        whole = injective()
+    else:
+        whole = _partition_mi(parts.whole, parts.whole_card, q, h_q)
+    comps = []
+    inj = None
+    for part in parts.complement:
+        if part is None:
+            comps.append(whole)
+        elif part[1] == n:
+            inj = injective() if inj is None else inj
+            comps.append(inj)
+        else:
+            comps.append(_partition_mi(part[0], part[1], q, h_q))
+    return whole, single, torch.stack(comps)
+
+
+def _gaussian_terms(
+    x: np.ndarray, q: SoftQ, *, shrinkage: float, ridge: float, bias_correct: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    n, n_feat = x.shape
+    dev, dt = q.mass.device, q.mass.dtype
+    g_all = copula_normalize(x)
+    keep = g_all.std(axis=0) > 0
+    zeros = q.mass.new_zeros(n_feat)
+    if not keep.any():
+        return q.mass.new_zeros(()), zeros, zeros
+    g = torch.as_tensor(g_all[:, keep], dtype=dt, device=dev)
+    d = g.shape[1]
+    opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct}
+    row_mass = q.mass.sum(dim=1, keepdim=True)
+    cov, n_eff = weighted_covariances(g, row_mass)
+    h_all = gaussian_entropies(cov, n_eff, **opts)
+    # Q cells (h, c): weights [h_j = h] mu_j(c); empty cells are left out.
+    onehot = torch.zeros((n, q.n_hard), dtype=dt, device=dev)
+    onehot[torch.arange(n, device=dev), q.hard] = 1.0
+    w = (onehot[:, :, None] * q.mass[:, None, :]).reshape(n, -1)
+    p_q = w.sum(dim=0)
+    occupied = p_q.detach() > 0
+    w, p_q = w[:, occupied], p_q[occupied]
+    covs, n_effs = weighted_covariances(g, w)
+    hw, hs, hc, _ = gaussian_entropies(covs, n_effs, **opts)
+    h_q = _entropy(p_q)
+    whole = torch.minimum(h_all[0][0] - p_q @ hw, h_q).clamp_min(0.0)
+    s = torch.minimum(h_all[1][0] - p_q @ hs, h_q).clamp_min(0.0)
+    c = torch.minimum(h_all[2][0] - p_q @ hc, h_q).clamp_min(0.0)
+    keep_t = torch.as_tensor(keep, device=dev)
+    single = zeros.masked_scatter(keep_t, s)
+    if d == 1:
+        c = torch.zeros_like(c)
+    complement = zeros.masked_scatter(keep_t, c)
+    if n_feat > 1:
+        complement = torch.where(keep_t, complement, whole.expand(n_feat))
+    return whole, single, complement
+
+
+# --- public functional API ----------------------------------------------------------------------
+
+
+@dataclass
+class GIBTerms:
+    """Terms of one differentiable GIB evaluation (bits; tensors share the graph unless detached).
+
+    Attributes
+    ----------
+    complexity : torch.Tensor
+        Scalar complexity (Eq. 5, or Eq. 17 for ``reduction="sum_vs_whole"``), divided by beta.
+    single, complement : torch.Tensor
+        ``(N,)`` ``I(X^i; Q)`` and ``I(X^{-i}; Q)``.
+    whole : torch.Tensor
+        ``I(X; Q)``.
+    prediction : torch.Tensor
+        Soft ``I(Z; Y)`` from the unweighted soft contingency table.
+    h_q : torch.Tensor
+        Entropy of Q under the weighted measure.
+    n_samples : int
+        Rows the estimate used (the global batch under distributed training).
+    """
+
+    complexity: torch.Tensor
+    single: torch.Tensor
+    complement: torch.Tensor
+    whole: torch.Tensor
+    prediction: torch.Tensor
+    h_q: torch.Tensor
+    n_samples: int
+
+    def detach(self) -> GIBTerms:
+        """A copy with every tensor detached (for logging)."""
+        return GIBTerms(
+            self.complexity.detach(),
+            self.single.detach(),
+            self.complement.detach(),
+            self.whole.detach(),
+            self.prediction.detach(),
+            self.h_q.detach(),
+            self.n_samples,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain Python numbers and lists."""
+        return {
+            "complexity": float(self.complexity.detach()),
+            "prediction": float(self.prediction.detach()),
+            "whole": float(self.whole.detach()),
+            "h_q": float(self.h_q.detach()),
+            "single": self.single.detach().cpu().tolist(),
+            "complement": self.complement.detach().cpu().tolist(),
+            "n_samples": self.n_samples,
+        }
+
+
+def _features(x: Any, reducer: Any, n: int) -> np.ndarray:
+    if reducer is not None:
+        with torch.no_grad():
+            x = reducer.transform(x)
+    arr = as_array(x.detach().cpu() if isinstance(x, torch.Tensor) else x, "x")
+    if arr.shape[0] != n:
+        raise ValueError(
+            f"inputs must have the same number of samples (rows): `x` has {arr.shape[0]}, "
+            f"`outputs` has {n}"
+        )
+    return arr.astype(np.float64, copy=False)
+
+
+def _check_outputs(outputs: Any) -> None:
+    if not isinstance(outputs, torch.Tensor):
+        raise TypeError(f"`outputs` must be a torch.Tensor, got {type(outputs).__name__}")
+    if not outputs.dtype.is_floating_point:
+        raise TypeError(f"`outputs` must be floating point (logits), got dtype {outputs.dtype}")
+    if outputs.ndim not in (1, 2) or (outputs.ndim == 2 and outputs.shape[1] < 1):
+        raise ValueError(f"`outputs` must have shape (n, k) or (n,), got {tuple(outputs.shape)}")
+    if outputs.shape[0] < 2:
+        raise ValueError(f"`outputs` needs at least 2 samples (rows), got {outputs.shape[0]}")
+    if not bool(torch.isfinite(outputs.detach()).all()):
+        raise ValueError("`outputs` contains NaN or infinite values")
+
+
+def gib_terms(
+    x: Any,
+    outputs: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    estimator: str = "gaussian_copula",
+    beta: float = 1.0,
+    pmi: str = "ratio",
+    temperature: float = 1.0,
+    bins: int = 30,
+    reduction: str = "mean",
+    reducer: Any = None,
+    shrinkage: float = 0.1,
+    ridge: float = 1e-6,
+    bias_correct: bool = True,
+    dtype: torch.dtype = torch.float64,
+    gather: bool = True,
+) -> GIBTerms:
+    """Differentiable GIB terms; see :func:`gib_complexity` for the parameters."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
+    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta > 0):
+        raise ValueError(f"`beta` must be a positive finite number, got {beta!r}")
+    if not (
+        isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0
+    ):
+        raise ValueError(f"`temperature` must be a positive finite number, got {temperature!r}")
+    if not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"`bins` must be a positive integer, got {bins!r}")
+    _check_outputs(outputs)
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"`y` must be a torch.Tensor, got {type(y).__name__}")
+    if y.reshape(-1).shape[0] != outputs.shape[0]:
+        raise ValueError(
+            f"inputs must have the same number of samples (rows): `outputs` has "
+            f"{outputs.shape[0]}, `y` has {y.reshape(-1).shape[0]}"
+        )
+    with torch.autocast(device_type=outputs.device.type, enabled=False):
+        xt = x
+        if reducer is not None or not isinstance(x, torch.Tensor):
+            xt = torch.as_tensor(_features(x, reducer, outputs.shape[0]))
+        if gather:
+            xt, outputs, y = gather_batch(xt.to(outputs.device), outputs, y.to(outputs.device))
+        feats = _features(xt, None, outputs.shape[0])
+        out = outputs.to(dtype)
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        q = soft_q(out, y, pmi=pmi, temperature=temperature, bins=bins)
+        if estimator == "soft_binning":
+            whole, single, comp = _soft_binning_terms(feats, q, BinningEstimator(bins=bins))
+        else:
+            whole, single, comp = _gaussian_terms(
+                feats, q, shrinkage=shrinkage, ridge=ridge, bias_correct=bias_correct
+            )
+        n_feat = feats.shape[1]
+        if reduction == "mean":
+            complexity = (single.sum() + comp.sum()) / (2.0 * beta * n_feat)
+        elif reduction == "sum_vs_whole":
+            complexity = single.sum() / beta
+        else:
+            complexity = (single + comp) / (2.0 * beta)
+        pc = q.contingency
+        prediction = _entropy(pc.sum(0)) + _entropy(pc.sum(1)) - _entropy(pc)
+        h_q = _entropy(q.cell_mass())
+    return GIBTerms(complexity, single, comp, whole, prediction, h_q, int(out.shape[0]))
+
+
+def gib_complexity(
+    x: Any,
+    outputs: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    estimator: str = "gaussian_copula",
+    beta: float = 1.0,
+    pmi: str = "ratio",
+    temperature: float = 1.0,
+    bins: int = 30,
+    reduction: str = "mean",
+    reducer: Any = None,
+    shrinkage: float = 0.1,
+    ridge: float = 1e-6,
+    bias_correct: bool = True,
+    dtype: torch.dtype = torch.float64,
+    gather: bool = True,
+) -> torch.Tensor:
+    """Differentiable GIB complexity of a batch (bits), with gradient through ``outputs`` only.
+
+    Parameters
+    ----------
+    x : torch.Tensor or numpy.ndarray
+        ``(n, N)`` features (data: no gradient), or raw inputs when ``reducer`` is given.
+    outputs : torch.Tensor
+        ``(n, k)`` logits (classification) or ``(n,)`` outputs (regression).
+    y : torch.Tensor
+        ``(n,)`` integer labels or float targets.
+    estimator : {"gaussian_copula", "soft_binning"}
+        The surrogate. ``"soft_binning"`` relaxes ``gibloss.gib(..., estimator="binning",
+        z_code="argmax")``; ``"gaussian_copula"`` relaxes ``estimator="gcmi"`` (whose default
+        ``z_code`` is ``"argmax"``).
+    beta : float
+        The complexity is divided by ``beta``.
+    pmi : {"ratio", "ppmi", "literal", "none"}
+        Weighting of Q's cells.
+    temperature : float
+        Softness of Q's memberships (``softmax(outputs / temperature)``); towards 0 they become
+        hard and the surrogate tends to the exact estimator.
+    bins : int
+        Bins per feature (soft binning), soft bins of a regression output and hard bins of a float
+        target.
+    reduction : {"mean", "sum_vs_whole", "none"}
+        ``"mean"``: Eq. 5, ``sum_i (I(X^i;Q) + I(X^{-i};Q)) / (2 beta N)``. ``"sum_vs_whole"``:
+        Eq. 17, ``sum_i I(X^i;Q) / beta``. ``"none"``: the ``(N,)`` per-feature vector
+        ``(I(X^i;Q) + I(X^{-i};Q)) / (2 beta)`` (its mean is ``"mean"``).
+    reducer : gibloss.reduction.Reducer, optional
+        A fitted reducer applied (without gradient) to ``x`` first.
+    shrinkage, ridge, bias_correct
+        Gaussian-copula options, as in :class:`gibloss.GaussianCopulaEstimator`.
+    dtype : torch.dtype
+        Computation dtype (float64 by default, whatever autocast says).
+    gather : bool
+        Under ``torch.distributed``, gather the global batch first (default).
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar (or ``(N,)`` for ``reduction="none"``) in ``dtype``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gibloss.functional import gib_complexity
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> x = torch.randn(64, 5)
+    >>> y = (x[:, 0] > 0).long()
+    >>> logits = torch.randn(64, 2, requires_grad=True)
+    >>> c = gib_complexity(x, logits, y)
+    >>> c.backward()
+    >>> bool(torch.isfinite(logits.grad).all())
+    True
+    """
+    return gib_terms(
+        x,
+        outputs,
+        y,
+        estimator=estimator,
+        beta=beta,
+        pmi=pmi,
+        temperature=temperature,
+        bins=bins,
+        reduction=reduction,
+        reducer=reducer,
+        shrinkage=shrinkage,
+        ridge=ridge,
+        bias_correct=bias_correct,
+        dtype=dtype,
+        gather=gather,
+    ).complexity

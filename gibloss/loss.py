@@ -1,0 +1,140 @@
+"""``GIBLoss``: a thin ``nn.Module`` over :func:`gibloss.functional.gib_terms`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .functional import ESTIMATORS, GIBTerms, gib_terms
+
+__all__ = ["GIBLoss"]
+
+_ALIASES = {
+    "gcmi": "gaussian_copula",
+    "gaussian_copula": "gaussian_copula",
+    "soft_binning": "soft_binning",
+}
+
+
+class GIBLoss(nn.Module):
+    """Trainable GIB regulariser: ``forward(x, outputs, y)`` returns ``weight * complexity``.
+
+    Add it to the task loss::
+
+        gib = GIBLoss(estimator="gaussian_copula", weight=0.1)
+        loss = F.cross_entropy(logits, y) + gib(features, logits, y)
+
+    The gradient flows through the model outputs only; ``x`` is data (precomputed features, or
+    raw inputs with a fitted ``reducer``). Under DDP / Accelerate every process sees the
+    global-batch estimate and the averaged parameter gradients equal those of one process on the
+    concatenated batch. The terms of the last call are kept (detached) in :attr:`last_terms` for
+    logging, with no recomputation.
+
+    Parameters
+    ----------
+    estimator : {"gaussian_copula", "soft_binning"}, default "gaussian_copula"
+        The surrogate (``"gcmi"`` is accepted as an alias). Soft binning relaxes the exact
+        ``gib(..., estimator="binning", z_code="argmax")``; the Gaussian copula relaxes
+        ``gib(..., estimator="gcmi")``.
+    weight : float, default 1.0
+        Multiplier ``lambda`` of the complexity.
+    beta : float, default 1.0
+        The paper's trade-off; the complexity is divided by it.
+    pmi : {"ratio", "ppmi", "literal", "none"}, default "ratio"
+        Weighting of Q's cells.
+    temperature : float, default 1.0
+        Softness of Q (``softmax(logits / temperature)``); towards 0 it becomes the hard argmax.
+    bins : int, default 30
+        Bins per feature (soft binning) and for regression outputs / targets.
+    reduction : {"mean", "sum_vs_whole", "none"}, default "mean"
+        Eq. 5, Eq. 17, or the per-feature vector (see :func:`gibloss.functional.gib_complexity`).
+    reducer : gibloss.reduction.Reducer, optional
+        A fitted reducer applied to ``x`` (without gradient) at every call.
+    **options
+        ``shrinkage``, ``ridge``, ``bias_correct``, ``dtype``, ``gather``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from gibloss import GIBLoss
+    >>> _ = torch.manual_seed(0)
+    >>> model = torch.nn.Linear(4, 3)
+    >>> x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    >>> gib = GIBLoss(weight=0.1)
+    >>> logits = model(x)
+    >>> loss = F.cross_entropy(logits, y) + gib(x, logits, y)
+    >>> loss.backward()
+    >>> sorted(gib.last_terms.as_dict())[:3]
+    ['complement', 'complexity', 'h_q']
+    """
+
+    def __init__(
+        self,
+        estimator: str = "gaussian_copula",
+        weight: float = 1.0,
+        beta: float = 1.0,
+        pmi: str = "ratio",
+        temperature: float = 1.0,
+        bins: int = 30,
+        reduction: str = "mean",
+        reducer: Any = None,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        if estimator not in _ALIASES:
+            raise ValueError(
+                f"`estimator` must be one of {ESTIMATORS} (or 'gcmi'), got {estimator!r}"
+            )
+        allowed = {"shrinkage", "ridge", "bias_correct", "dtype", "gather"}
+        unknown = set(options) - allowed
+        if unknown:
+            raise TypeError(
+                f"unknown GIBLoss option(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
+            )
+        if not isinstance(weight, (int, float)) or weight < 0:
+            raise ValueError(f"`weight` must be a non-negative number, got {weight!r}")
+        self.estimator = _ALIASES[estimator]
+        self.weight = float(weight)
+        self.beta = beta
+        self.pmi = pmi
+        self.temperature = temperature
+        self.bins = bins
+        self.reduction = reduction
+        self.reducer = reducer
+        self.options = options
+        self.last_terms: GIBTerms | None = None
+
+    def terms(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> GIBTerms:
+        """All differentiable terms of one call (no weight applied)."""
+        return gib_terms(
+            x,
+            outputs,
+            y,
+            estimator=self.estimator,
+            beta=self.beta,
+            pmi=self.pmi,
+            temperature=self.temperature,
+            bins=self.bins,
+            reduction=self.reduction,
+            reducer=self.reducer,
+            **self.options,
+        )
+
+    def forward(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``weight * complexity`` in the dtype of ``outputs`` (at least float32)."""
+        terms = self.terms(x, outputs, y)
+        self.last_terms = terms.detach()
+        out_dtype = (
+            outputs.dtype if outputs.dtype in (torch.float32, torch.float64) else torch.float32
+        )
+        return (self.weight * terms.complexity).to(out_dtype)
+
+    def extra_repr(self) -> str:
+        return (
+            f"estimator={self.estimator!r}, weight={self.weight}, beta={self.beta}, "
+            f"pmi={self.pmi!r}, temperature={self.temperature}, bins={self.bins}, "
+            f"reduction={self.reduction!r}"
+        )
