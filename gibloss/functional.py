@@ -96,9 +96,11 @@ def _memberships(outputs: torch.Tensor, temperature: float, bins: int) -> tuple[
     if outputs.ndim == 2 and outputs.shape[1] >= 2:
         return torch.softmax(outputs / temperature, dim=1), True
     z = outputs.reshape(-1)
-    lo, hi = z.detach().min(), z.detach().max()
+    # The bins span the batch's own range (as the exact estimator's do); the range is part of the
+    # function, so gradients flow through it too.
+    lo, hi = z.min(), z.max()
     width = (hi - lo) / bins
-    if float(width) <= 0:
+    if float(width.detach()) <= 0:
         m = torch.zeros((z.shape[0], bins), dtype=z.dtype, device=z.device)
         m[:, 0] = 1.0
         return m + 0.0 * z[:, None], False  # keep the graph connected
@@ -257,9 +259,10 @@ def _gaussian_terms(
     dev, dt = q.mass.device, q.mass.dtype
     g_all = copula_normalize(x)
     keep = g_all.std(axis=0) > 0
-    zeros = q.mass.new_zeros(n_feat)
+    zero = 0.0 * q.mass.sum()  # a zero that stays on the graph (backward gives zero grads)
+    zeros = zero + q.mass.new_zeros(n_feat)
     if not keep.any():
-        return q.mass.new_zeros(()), zeros, zeros
+        return zero, zeros, zeros
     g = torch.as_tensor(g_all[:, keep], dtype=dt, device=dev)
     d = g.shape[1]
     opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct}

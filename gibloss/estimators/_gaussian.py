@@ -78,7 +78,9 @@ def gaussian_entropies(
         ``(C,)`` bool.
     """
     n_c, d, _ = covs.shape
-    shrunk = n_effs.detach() <= d + 1
+    # The tolerance keeps the decision stable when n_eff is an integer up to rounding (uniform
+    # weights), whichever way n_eff was computed.
+    shrunk = n_effs.detach() <= d + 1 + 1e-6
     eye = torch.eye(d, dtype=covs.dtype, device=covs.device)
     if bool(shrunk.any()):
         target = torch.clamp_min(torch.diagonal(covs, dim1=1, dim2=2).sum(dim=1) / d, 1.0)
