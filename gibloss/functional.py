@@ -37,7 +37,11 @@ import torch
 
 from ._validation import as_array
 from .distributed import gather_batch
-from .estimators._gaussian import gaussian_entropies, weighted_covariances
+from .estimators._gaussian import (
+    gaussian_entropies,
+    shrunk_entropies_from_rows,
+    weighted_covariances,
+)
 from .estimators.binning import BinningEstimator
 from .estimators.gcmi import copula_normalize
 from .pmi import PMI_MODES
@@ -269,15 +273,38 @@ def _gaussian_terms(
     row_mass = q.mass.sum(dim=1, keepdim=True)
     cov, n_eff = weighted_covariances(g, row_mass)
     h_all = gaussian_entropies(cov, n_eff, **opts)
-    # Q cells (h, c): weights [h_j = h] mu_j(c); empty cells are left out.
-    onehot = torch.zeros((n, q.n_hard), dtype=dt, device=dev)
-    onehot[torch.arange(n, device=dev), q.hard] = 1.0
-    w = (onehot[:, :, None] * q.mass[:, None, :]).reshape(n, -1)
-    p_q = w.sum(dim=0)
-    occupied = p_q.detach() > 0
-    w, p_q = w[:, occupied], p_q[occupied]
-    covs, n_effs = weighted_covariances(g, w)
-    hw, hs, hc, _ = gaussian_entropies(covs, n_effs, **opts)
+    # Q cells (h, c) weigh sample j by [h_j = h] mu_j(c): cell (h, c) only sees the rows of
+    # target code h, so the moments are computed per target code (n K d^2, not n K^2 d^2); with
+    # at most d + 1 rows every cell is shrunk and the r x r (Woodbury) path gives the same
+    # entropies for O(r^2 d). Empty cells are left out.
+    parts: list[tuple[torch.Tensor, ...]] = []
+    hard_np = q.hard.detach().cpu().numpy()
+    present = np.unique(hard_np)
+    groups = [np.flatnonzero(hard_np == h) for h in present]
+    small = [rows for rows in groups if rows.size <= d + 1]
+    if small:  # one batched call, groups padded with zero-weight rows
+        r_max = max(rows.size for rows in small)
+        idx = np.zeros((len(small), r_max), dtype=np.int64)
+        valid = np.zeros((len(small), r_max), dtype=bool)
+        for b, rows in enumerate(small):
+            idx[b, : rows.size] = rows
+            valid[b, : rows.size] = True
+        idx_t = torch.as_tensor(idx, device=dev)
+        w_pad = q.mass[idx_t] * torch.as_tensor(valid, device=dev, dtype=dt).unsqueeze(-1)
+        m = w_pad.sum(dim=1)  # (groups, K)
+        ent = shrunk_entropies_from_rows(g[idx_t], w_pad, shrinkage=shrinkage, ridge=ridge)
+        occ = m.detach() > 0
+        parts.append((ent[0][occ], ent[1][occ], ent[2][occ], m[occ]))
+    for rows in groups:
+        if rows.size <= d + 1:
+            continue
+        rows_t = torch.as_tensor(rows, device=dev)
+        w_h = q.mass[rows_t]
+        m_h = w_h.sum(dim=0)
+        occ = m_h.detach() > 0
+        cov_h, neff_h = weighted_covariances(g[rows_t], w_h[:, occ])
+        parts.append((*gaussian_entropies(cov_h, neff_h, **opts)[:3], m_h[occ]))
+    hw, hs, hc, p_q = (torch.cat(t) for t in zip(*parts, strict=True))
     h_q = _entropy(p_q)
     whole = torch.minimum(h_all[0][0] - p_q @ hw, h_q).clamp_min(0.0)
     s = torch.minimum(h_all[1][0] - p_q @ hs, h_q).clamp_min(0.0)

@@ -251,3 +251,38 @@ def test_finite_loss_and_gradients_on_degenerate_batches(batch) -> None:
     value.backward()
     assert torch.isfinite(value)
     assert logits.grad is not None and torch.isfinite(logits.grad).all()
+
+
+def test_low_rank_shrunk_path_equals_full_path() -> None:
+    from gibloss.estimators._gaussian import (
+        gaussian_entropies,
+        shrunk_entropies_from_rows,
+        weighted_covariances,
+    )
+
+    gen = torch.Generator().manual_seed(0)
+    for r, d in [(5, 10), (13, 50), (51, 50), (1, 4)]:
+        g = torch.randn(r, d, generator=gen, dtype=torch.float64)
+        w = torch.rand(r, 4, generator=gen, dtype=torch.float64)
+        if r > 1:
+            w[0, 1] = 0.0  # zero-weight rows are allowed
+        full = gaussian_entropies(*weighted_covariances(g, w))
+        assert bool(full[3].all())  # every covariance was shrunk
+        low = shrunk_entropies_from_rows(g, w)
+        for a, b in zip(full[:3], low, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+        # padding with zero-weight rows changes nothing
+        pad = shrunk_entropies_from_rows(
+            torch.cat([g, torch.randn(2, d, generator=gen, dtype=torch.float64)]),
+            torch.cat([w, torch.zeros(2, 4, dtype=torch.float64)]),
+        )
+        for a, b in zip(low, pad, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("estimator", ["gaussian_copula", "soft_binning"])
+def test_finite_gradients_with_exactly_hard_memberships(estimator: str) -> None:
+    x, logits, y = _data(n=60, seed=9)
+    hard = (F.one_hot(logits.argmax(1), 3).double() * 1000.0).requires_grad_(True)
+    gib_complexity(x, hard, y, estimator=estimator).backward()
+    assert torch.isfinite(hard.grad).all()

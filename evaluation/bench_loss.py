@@ -1,0 +1,95 @@
+"""Cost of GIBLoss as a fraction of one ResNet-20 training step, measured in one process.
+
+Batch 128 of 3×32×32 images, 10 classes, N = 50 features per sample (KPCA-50 features are
+precomputed once and served beside each batch, design §6, so they cost nothing here). For each
+surrogate the script times ``GIBLoss`` forward + backward on the batch's logits, and a full
+training step (forward, cross-entropy, backward, SGD update) without and with the loss, then
+prints the ratios. Target (issue 3): GIBLoss forward + backward <= 5 % of a step.
+
+Usage::
+
+    python evaluation/bench_loss.py [--repeats 10] [--batch 128] [--features 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gibloss import GIBLoss
+from gibloss.models import cifar_resnet
+
+
+def median_time(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--features", type=int, default=50)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    dev = torch.device(args.device)
+    torch.manual_seed(0)
+    model = cifar_resnet(20).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    images = torch.randn(args.batch, 3, 32, 32, device=dev)
+    labels = torch.randint(0, 10, (args.batch,), device=dev)
+    feats = torch.randn(args.batch, args.features, device=dev)
+
+    def step(gib: GIBLoss | None) -> Callable[[], None]:
+        def run() -> None:
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
+            if gib is not None:
+                loss = loss + gib(feats, logits, labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+
+        return run
+
+    def loss_only(gib: GIBLoss) -> Callable[[], None]:
+        with torch.no_grad():
+            base = model(images)
+
+        def run() -> None:
+            logits = base.clone().requires_grad_(True)
+            gib(feats, logits, labels).backward()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+
+        return run
+
+    print(f"device {dev}, batch {args.batch}, N = {args.features} features, "
+          f"torch threads {torch.get_num_threads()}, median of {args.repeats}")
+    t_step = median_time(step(None), args.repeats)
+    print(f"{'ResNet-20 training step':38s} {t_step * 1e3:9.1f} ms")
+    for estimator in ("gaussian_copula", "soft_binning"):
+        gib = GIBLoss(estimator=estimator, weight=0.1)
+        t_loss = median_time(loss_only(gib), args.repeats)
+        t_with = median_time(step(gib), args.repeats)
+        print(f"{'GIBLoss ' + estimator + ' fwd+bwd':38s} {t_loss * 1e3:9.1f} ms  "
+              f"{100 * t_loss / t_step:5.1f} % of a step")
+        print(f"{'step with GIBLoss ' + estimator:38s} {t_with * 1e3:9.1f} ms  "
+              f"{100 * (t_with / t_step - 1):+5.1f} % vs plain step")
+
+
+if __name__ == "__main__":
+    main()
