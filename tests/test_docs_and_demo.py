@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,11 +23,12 @@ def test_readme_python_blocks_run() -> None:
         exec(compile(block, "README.md", "exec"), {})
 
 
-def test_theory_doc_python_blocks_run() -> None:
-    blocks = _python_blocks(ROOT / "docs" / "theory.md")
+@pytest.mark.parametrize("page", ["theory.md", "loss.md"])
+def test_docs_python_blocks_run(page: str) -> None:
+    blocks = _python_blocks(ROOT / "docs" / page)
     assert blocks
     for block in blocks:
-        exec(compile(block, "docs/theory.md", "exec"), {})
+        exec(compile(block, f"docs/{page}", "exec"), {})
 
 
 def test_digits_demo_writes_table(tmp_path: Path) -> None:
