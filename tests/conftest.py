@@ -11,9 +11,9 @@ from hypothesis import settings
 
 matplotlib.use("Agg")
 
-# A few hundred hypothesis cases in CI; GIBLOSS_HYPOTHESIS_EXAMPLES raises it (e.g. to 10000).
+# 300 hypothesis cases per property in CI; GIBLOSS_HYPOTHESIS_EXAMPLES raises it (e.g. 10000).
 settings.register_profile(
-    "gibloss", max_examples=int(os.environ.get("GIBLOSS_HYPOTHESIS_EXAMPLES", "100")), deadline=None
+    "gibloss", max_examples=int(os.environ.get("GIBLOSS_HYPOTHESIS_EXAMPLES", "300")), deadline=None
 )
 settings.load_profile("gibloss")
 
