@@ -8,6 +8,8 @@ synergy, gib, ib, pmi_weights, build_q
     The paper's measures.
 GIBLoss, functional
     The differentiable GIB regulariser (soft binning and Gaussian copula surrogates).
+InformationPlaneMonitor, plot_information_plane, plot_feature_terms, compression
+    Information-plane monitoring, figures and the compression-phase measure.
 PCAReducer, KernelPCAReducer
     Input reduction fitted once.
 """
@@ -22,7 +24,11 @@ from .estimators import (
 )
 from .loss import GIBLoss
 from .measures import GIBResult, IBResult, entropy, gib, ib, mutual_information, synergy
+from .monitor import InformationPlaneMonitor, recompute_run_range
+from .phases import compression
+from .plotting import plot_feature_terms, plot_information_plane
 from .pmi import QVariable, build_q, pmi_weights
+from .records import read_records
 from .reduction import KernelPCAReducer, PCAReducer
 
 __version__ = "0.1.0"
@@ -34,18 +40,24 @@ __all__ = [
     "GIBResult",
     "GaussianCopulaEstimator",
     "IBResult",
+    "InformationPlaneMonitor",
     "KDEEstimator",
     "KernelPCAReducer",
     "PCAReducer",
     "QVariable",
     "build_q",
+    "compression",
     "entropy",
     "functional",
     "get_estimator",
     "gib",
     "ib",
     "mutual_information",
+    "plot_feature_terms",
+    "plot_information_plane",
     "pmi_weights",
+    "read_records",
+    "recompute_run_range",
     "synergy",
     "__version__",
 ]

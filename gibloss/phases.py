@@ -1,0 +1,124 @@
+"""Fitting and compression phases of an information-plane trajectory.
+
+**Definition** (used by summaries, plots and recipes). For a trajectory of (complexity,
+prediction) pairs ordered in time:
+
+1. the *fitting point* ``t_fit`` is the first time the prediction has covered ``fit_fraction``
+   (default 90 %) of its total rise ``prediction[-1] - prediction[0]``;
+2. the *peak* is the largest complexity at or after ``t_fit`` (``t_peak``, ``c_peak``);
+3. the *compression* is ``c_peak - complexity[-1]``, and its relative size is that drop divided
+   by the complexity's range over the whole run;
+4. a trajectory *compresses* when the relative drop, measured at the end of the run (so a dip that
+   recovers does not count), is at least ``threshold`` (default 0.1) **and** the drop is at least
+   ``min_drop`` bits (default 0.05: smaller movements are within estimator noise, e.g. a term
+   saturated at ``log2 n`` that wobbles in its third decimal). ``start`` is the time (epoch or
+   step) of the peak, where compression begins.
+
+A run whose prediction never rises (``prediction[-1] <= prediction[0]``) has no fitting point; its
+whole trajectory is then treated as after-fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CompressionSummary", "compression"]
+
+
+@dataclass
+class CompressionSummary:
+    """Result of :func:`compression` (times are in the units of ``times``)."""
+
+    compressed: bool
+    drop: float
+    relative_drop: float
+    start: float | None
+    fit_time: float | None
+    peak: float
+    end: float
+    first: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dictionary."""
+        return asdict(self)
+
+
+def compression(
+    complexity: Sequence[float],
+    prediction: Sequence[float],
+    times: Sequence[float] | None = None,
+    *,
+    fit_fraction: float = 0.9,
+    threshold: float = 0.1,
+    min_drop: float = 0.05,
+) -> CompressionSummary:
+    """Detect a compression phase in one trajectory (see the module docstring for the definition).
+
+    Parameters
+    ----------
+    complexity, prediction : sequence of float
+        The trajectory, in time order.
+    times : sequence of float, optional
+        Epochs or steps; default ``0, 1, 2, ...``.
+    fit_fraction : float
+        Fraction of the prediction's rise that marks the end of fitting.
+    threshold : float
+        Minimum relative drop (fraction of the complexity's range) that counts as compression.
+    min_drop : float
+        Minimum absolute drop in the complexity's units (bits) that counts as compression.
+
+    Returns
+    -------
+    CompressionSummary
+
+    Examples
+    --------
+    >>> from gibloss.phases import compression
+    >>> c = [0.1, 0.5, 0.9, 1.0, 0.8, 0.6, 0.5]      # rises, then falls
+    >>> p = [0.0, 0.6, 0.9, 0.95, 0.97, 0.98, 0.99]
+    >>> s = compression(c, p)
+    >>> s.compressed, s.start, round(s.relative_drop, 2)
+    (True, 3.0, 0.56)
+    """
+    c = np.asarray(complexity, dtype=float)
+    p = np.asarray(prediction, dtype=float)
+    if c.ndim != 1 or c.shape != p.shape:
+        raise ValueError(
+            "`complexity` and `prediction` must be 1-D of the same length, "
+            f"got {c.shape} and {p.shape}"
+        )
+    if c.size < 2:
+        raise ValueError(f"a trajectory needs at least 2 points, got {c.size}")
+    if not (np.all(np.isfinite(c)) and np.all(np.isfinite(p))):
+        raise ValueError("`complexity` and `prediction` must be finite")
+    t = np.arange(c.size, dtype=float) if times is None else np.asarray(times, dtype=float)
+    if t.shape != c.shape:
+        raise ValueError(f"`times` must have the trajectory's length {c.size}, got {t.shape}")
+    if not 0 < fit_fraction <= 1:
+        raise ValueError(f"`fit_fraction` must lie in (0, 1], got {fit_fraction!r}")
+    rise = p[-1] - p[0]
+    if rise > 0:
+        i_fit = int(np.argmax(p >= p[0] + fit_fraction * rise))
+        fit_time: float | None = float(t[i_fit])
+    else:
+        i_fit, fit_time = 0, None
+    i_peak = i_fit + int(np.argmax(c[i_fit:]))
+    c_peak, c_end = float(c[i_peak]), float(c[-1])
+    span = float(c.max() - c.min())
+    drop = c_peak - c_end
+    rel = drop / span if span > 0 else 0.0
+    compressed = rel >= threshold and drop >= min_drop and i_peak < c.size - 1
+    return CompressionSummary(
+        compressed=bool(compressed),
+        drop=drop,
+        relative_drop=rel,
+        start=float(t[i_peak]) if compressed else None,
+        fit_time=fit_time,
+        peak=c_peak,
+        end=c_end,
+        first=float(c[0]),
+    )

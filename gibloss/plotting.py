@@ -1,0 +1,191 @@
+"""Information-plane figures in the paper's style (matplotlib)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use(os.environ.get("MPLBACKEND", "Agg"), force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from .records import read_records, trajectories  # noqa: E402
+
+__all__ = ["plot_feature_terms", "plot_information_plane"]
+
+
+def _load(records_or_path: Any) -> list[dict[str, Any]]:
+    if isinstance(records_or_path, (str, os.PathLike)):
+        return read_records(records_or_path)
+    records = list(records_or_path)
+    if records and isinstance(records[0], (str, os.PathLike)):  # several run files
+        return [r for p in records for r in read_records(p)]
+    return read_records(records)
+
+
+def _norm(v: np.ndarray) -> np.ndarray:
+    span = v.max() - v.min()
+    return (v - v.min()) / span if span > 0 else np.zeros_like(v)
+
+
+def plot_information_plane(
+    records_or_path: Any,
+    kind: str = "gib",
+    normalize: bool = True,
+    *,
+    estimator: str | None = None,
+    layers: Sequence[str] = ("output",),
+    convention: str = "per_call",
+    runs: Iterable[str] | None = None,
+    cmap: str = "viridis",
+    panel_size: float = 3.2,
+) -> Figure:
+    """Information plane(s): x = complexity, y = prediction, colour = epoch, one panel per run.
+
+    Parameters
+    ----------
+    records_or_path : str, Path, list of records, or list of paths
+        Monitor records or the JSON Lines file(s) holding them.
+    kind : {"gib", "ib"}
+        GIB plane (complexity vs ``I(Z;Y)``) or IB plane (``I(X;T)`` vs ``I(T;Y)``).
+    normalize : bool
+        Scale each axis of each trajectory to ``[0, 1]`` (the paper's convention).
+    estimator : str, optional
+        Which estimator's terms (default: the first recorded).
+    layers : sequence of str
+        IB only: layers to draw (default the model output); one marker style per layer.
+    convention : {"per_call", "run_range"}
+        IB only: which binning convention.
+    runs : iterable of str, optional
+        Runs to draw (default all, in record order).
+    cmap : str
+        Colour map of time.
+    panel_size : float
+        Inches per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    records = _load(records_or_path)
+    layer_list = list(layers) if kind == "ib" else ["output"]
+    per_layer = {
+        layer: trajectories(records, kind, estimator=estimator, layer=layer, convention=convention)
+        for layer in layer_list
+    }
+    run_names = list(runs) if runs is not None else list(next(iter(per_layer.values())))
+    if not run_names:
+        raise ValueError("no runs to plot")
+    n = len(run_names)
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(panel_size * cols + 0.8, panel_size * rows),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    all_t = np.concatenate(
+        [tr[r]["time"] for tr in per_layer.values() for r in run_names if r in tr]
+    )
+    vmin, vmax = float(np.nanmin(all_t)), float(np.nanmax(all_t))
+    if vmax <= vmin:
+        vmax = vmin + 1.0
+    markers = "o^sDv<>p*h"
+    sc = None
+    for k, run in enumerate(run_names):
+        ax = axes[k // cols][k % cols]
+        for j, (layer, tr) in enumerate(per_layer.items()):
+            if run not in tr:
+                raise ValueError(f"run {run!r} not in the records")
+            d = tr[run]
+            xs, ys = d["complexity"], d["prediction"]
+            if normalize:
+                xs, ys = _norm(xs), _norm(ys)
+            ax.plot(xs, ys, color="0.75", lw=0.8, zorder=1)
+            sc = ax.scatter(
+                xs,
+                ys,
+                c=d["time"],
+                cmap=cmap,
+                vmin=vmin,
+                vmax=vmax,
+                s=22,
+                marker=markers[j % len(markers)],
+                zorder=2,
+                label=layer if kind == "ib" and len(layer_list) > 1 else None,
+            )
+        ax.set_title(str(run), fontsize=10)
+        what = "GIB" if kind == "gib" else "IB"
+        xl = "complexity" if kind == "gib" else "I(X;T)"
+        yl = "I(Z;Y)" if kind == "gib" else "I(T;Y)"
+        ax.set_xlabel(f"{what} {xl}" + (" (normalised)" if normalize else " (bits)"), fontsize=9)
+        ax.set_ylabel(f"{yl}" + (" (normalised)" if normalize else " (bits)"), fontsize=9)
+        if kind == "ib" and len(layer_list) > 1:
+            ax.legend(fontsize=7, loc="lower right")
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    axis = str(next(iter(next(iter(per_layer.values())).values()))["axis"])
+    fig.colorbar(sc, ax=axes.ravel().tolist(), label=axis)
+    return fig
+
+
+def plot_feature_terms(
+    record_or_path: Any,
+    *,
+    estimator: str | None = None,
+    index: int = -1,
+) -> Figure:
+    """Per-feature GIB terms of one measurement: ``I(X^i; Q)`` against ``I(X^{-i}; Q)``.
+
+    Parameters
+    ----------
+    record_or_path : dict, list of records, str or Path
+        A measurement record, or records / a file (``index`` picks the measurement).
+    estimator : str, optional
+        Which estimator's terms (default: the first recorded).
+    index : int
+        Which measurement when several are given (default the last).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if isinstance(record_or_path, dict):
+        record = record_or_path
+    else:
+        ms = [r for r in _load(record_or_path) if r.get("kind") == "measurement"]
+        if not ms:
+            raise ValueError("no measurement records found")
+        record = ms[index]
+    gibs = record.get("gib") or {}
+    if not gibs:
+        raise ValueError("the record has no GIB terms")
+    name = estimator or next(iter(gibs))
+    if name not in gibs:
+        raise ValueError(f"estimator {name!r} not in the record; available: {sorted(gibs)}")
+    single = np.asarray(gibs[name]["single"], dtype=float)
+    comp = np.asarray(gibs[name]["complement"], dtype=float)
+    idx = np.arange(single.size)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    width = 0.4
+    ax1.bar(idx - width / 2, single, width, label="I(X^i; Q)")
+    ax1.bar(idx + width / 2, comp, width, label="I(X^-i; Q)")
+    ax1.set_xlabel("feature i")
+    ax1.set_ylabel("bits")
+    ax1.legend(fontsize=8)
+    h_q = gibs[name].get("diagnostics", {}).get("h_q")
+    if h_q is not None:
+        ax1.axhline(h_q, color="k", ls="--", lw=0.8)
+        ax1.text(idx[-1], h_q, " H(Q)", va="bottom", ha="right", fontsize=8)
+    ax2.scatter(single, comp, c=idx, cmap="viridis", s=25)
+    ax2.set_xlabel("single I(X^i; Q) (bits)")
+    ax2.set_ylabel("complement I(X^-i; Q) (bits)")
+    when = record.get("epoch", record.get("step"))
+    fig.suptitle(f"{record.get('run', '')} {name} per-feature GIB terms (t = {when})", fontsize=10)
+    return fig
