@@ -44,6 +44,18 @@ def main() -> None:
             "grads": grads,
             "n_samples": gib.last_terms.n_samples,
         }
+    # The monitor computes on the main process only; every process calls measure() and stays in
+    # step (a deadlock or a second writer would fail the test).
+    from gibloss.integrations.accelerate import make_monitor
+
+    x, feats, y = make_batch()
+    monitor = make_monitor(
+        accelerator, model, (x, y), features=feats, path=args.out.with_suffix(".jsonl"), bins=4
+    )
+    results["measured"] = [monitor.measure(step=s) is not None for s in range(2)]
+    monitor.close()
+    gathered = accelerator.gather(torch.tensor([sum(results["measured"])]))
+    results["measured_per_rank"] = gathered.tolist()
     if accelerator.is_main_process:
         torch.save(results, args.out)
     accelerator.wait_for_everyone()

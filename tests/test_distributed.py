@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import gibloss
 from gibloss import GIBLoss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,6 +55,10 @@ def test_two_process_gib_loss_and_gradients_match_single_process(tmp_path: Path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = torch.load(out)
     assert results["world_size"] == 2
+    # monitor: main process measured twice, the other never; one writer
+    assert results["measured_per_rank"] == [2, 0]
+    kinds = [r["kind"] for r in gibloss.read_records(out.with_suffix(".jsonl"))]
+    assert kinds.count("header") == 1 and kinds.count("measurement") == 2
     for estimator in ("gaussian_copula", "soft_binning"):
         model = make_model()
         x, feats, y = make_batch()

@@ -1,0 +1,139 @@
+"""Plots render, the compression measure works on synthetic trajectories, the CLI behaves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+import gibloss
+from gibloss.cli import main
+from gibloss.records import append_record
+
+
+def _fake_run(path: Path, run: str, complexity, prediction) -> None:
+    append_record(path, {"kind": "header", "run": run})
+    for epoch, (c, p) in enumerate(zip(complexity, prediction, strict=True)):
+        append_record(
+            path,
+            {
+                "kind": "measurement",
+                "run": run,
+                "epoch": epoch,
+                "step": None,
+                "gib": {
+                    "binning": {
+                        "complexity": c,
+                        "prediction": p,
+                        "objective": p - c,
+                        "single": [c, c / 2],
+                        "complement": [c * 2, c],
+                        "diagnostics": {"h_q": 3.0},
+                    }
+                },
+                "ib": {"binning": {"output": {"complexity": 2 * c, "prediction": p}}},
+            },
+        )
+
+
+COMPRESS = ([0.1, 0.6, 1.0, 1.2, 1.0, 0.8, 0.7], [0.0, 0.7, 0.95, 1.0, 1.02, 1.03, 1.03])
+NO_COMPRESS = ([0.1, 0.6, 1.0, 1.1, 1.15, 1.2, 1.2], [0.0, 0.7, 0.95, 1.0, 1.02, 1.03, 1.03])
+
+
+def _not_blank(png: Path) -> None:
+    img = mpimg.imread(png)
+    assert img.ndim == 3 and img.shape[0] > 100
+    assert img[..., :3].std() > 0.05  # not a single flat colour
+
+
+def test_compression_detects_and_rejects() -> None:
+    s = gibloss.compression(*COMPRESS)
+    assert s.compressed and s.start == 3.0 and s.drop == pytest.approx(0.5)
+    assert s.fit_time == 2.0
+    n = gibloss.compression(*NO_COMPRESS)
+    assert not n.compressed and n.start is None
+    # a tiny wobble of a saturated term is not compression, however large relative to its range
+    flat = gibloss.compression([10.81, 10.80, 10.81, 10.79], [1, 2, 3, 3])
+    assert not flat.compressed
+    # a dip that recovers by the end is not compression
+    dip = gibloss.compression([0.1, 1.0, 0.5, 1.0], [0, 1, 1, 1])
+    assert not dip.compressed
+    with pytest.raises(ValueError, match="same length"):
+        gibloss.compression([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="finite"):
+        gibloss.compression([1, np.nan], [1, 2])
+
+
+def test_plots_render_to_png(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    _fake_run(path, "seed0", *COMPRESS)
+    _fake_run(path, "seed1", *NO_COMPRESS)
+    for kind in ("gib", "ib"):
+        fig = gibloss.plot_information_plane(path, kind=kind)
+        assert len([a for a in fig.axes if a.get_visible()]) == 3  # two panels + colour bar
+        out = tmp_path / f"{kind}.png"
+        fig.savefig(out)
+        _not_blank(out)
+    fig = gibloss.plot_feature_terms(path)
+    out = tmp_path / "features.png"
+    fig.savefig(out)
+    _not_blank(out)
+
+
+def test_plot_real_monitor_output(tmp_path: Path) -> None:
+    import torch
+
+    from gibloss.models import mlp
+
+    torch.manual_seed(0)
+    model = mlp((5, 6, 3), "relu")
+    x, y = torch.randn(120, 5), torch.randint(0, 3, (120,))
+    path = tmp_path / "m.jsonl"
+    with gibloss.InformationPlaneMonitor(model, (x, y), path=path, bins=8) as mon:
+        for e in range(3):
+            mon.measure(epoch=e)
+    fig = gibloss.plot_information_plane(
+        path, kind="ib", layers=["0", "output"], convention="run_range"
+    )
+    fig.savefig(tmp_path / "rr.png")
+    _not_blank(tmp_path / "rr.png")
+
+
+def test_cli_plot_and_summary(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "runs.jsonl"
+    _fake_run(path, "seed0", *COMPRESS)
+    _fake_run(path, "seed1", *NO_COMPRESS)
+    out = tmp_path / "plane.png"
+    assert main(["plot", str(path), "-o", str(out), "--kind", "ib"]) == 0
+    _not_blank(out)
+    assert main(["summary", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "| seed0 |" in text and "yes (" in text
+    assert "Compression detected in 1/2 runs." in text
+
+
+def test_cli_subprocess_entry_point_and_bad_input(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("gibloss")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gibloss.cli"]
+    missing = subprocess.run(
+        cmd + ["summary", str(tmp_path / "none.jsonl")], capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "no such record file" in missing.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("garbage\n{}\n")
+    r = subprocess.run(
+        cmd + ["plot", str(bad), "-o", str(tmp_path / "x.png")], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "bad.jsonl:1" in r.stderr
+    empty = tmp_path / "empty.jsonl"
+    append_record(empty, {"kind": "header", "run": "r"})
+    r = subprocess.run(cmd + ["summary", str(empty)], capture_output=True, text=True)
+    assert r.returncode == 2 and "no measurement records" in r.stderr
+    good = tmp_path / "good.jsonl"
+    _fake_run(good, "s", *COMPRESS)
+    r = subprocess.run(cmd + ["summary", str(good)], capture_output=True, text=True)
+    assert r.returncode == 0 and "## GIB" in r.stdout
