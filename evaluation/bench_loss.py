@@ -77,18 +77,24 @@ def main() -> None:
 
         return run
 
-    print(f"device {dev}, batch {args.batch}, N = {args.features} features, "
-          f"torch threads {torch.get_num_threads()}, median of {args.repeats}")
+    print(
+        f"device {dev}, batch {args.batch}, N = {args.features} features, "
+        f"torch threads {torch.get_num_threads()}, median of {args.repeats}"
+    )
     t_step = median_time(step(None), args.repeats)
     print(f"{'ResNet-20 training step':38s} {t_step * 1e3:9.1f} ms")
     for estimator in ("gaussian_copula", "soft_binning"):
         gib = GIBLoss(estimator=estimator, weight=0.1)
         t_loss = median_time(loss_only(gib), args.repeats)
         t_with = median_time(step(gib), args.repeats)
-        print(f"{'GIBLoss ' + estimator + ' fwd+bwd':38s} {t_loss * 1e3:9.1f} ms  "
-              f"{100 * t_loss / t_step:5.1f} % of a step")
-        print(f"{'step with GIBLoss ' + estimator:38s} {t_with * 1e3:9.1f} ms  "
-              f"{100 * (t_with / t_step - 1):+5.1f} % vs plain step")
+        print(
+            f"{'GIBLoss ' + estimator + ' fwd+bwd':38s} {t_loss * 1e3:9.1f} ms  "
+            f"{100 * t_loss / t_step:5.1f} % of a step"
+        )
+        print(
+            f"{'step with GIBLoss ' + estimator:38s} {t_with * 1e3:9.1f} ms  "
+            f"{100 * (t_with / t_step - 1):+5.1f} % vs plain step"
+        )
 
 
 if __name__ == "__main__":

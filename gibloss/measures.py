@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_array, as_weights, check_same_length
-from .estimators import BinningEstimator, Estimator, get_estimator, unique_row_fraction
+from .estimators import BinningEstimator, Estimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
 from .pmi import build_q
 
@@ -407,10 +407,13 @@ def ib(
         raise ValueError(f"`x_code` must be 'rows' or 'binned', got {x_code!r}")
     diagnostics: dict[str, Any] = {}
     if isinstance(est, BinningEstimator):
-        if x_code == "rows":
+        if x_code == "rows" and xa.dtype.kind not in "iu":
             _, inv = np.unique(xa, axis=0, return_inverse=True)
             xa = inv.reshape(-1, 1).astype(np.int64)
-        diagnostics["unique_row_fraction"] = unique_row_fraction(ta, est)
+        # bin T once; both terms and the diagnostic use the same codes
+        t_codes, k_t = est._codes(ta)
+        ta = t_codes[:, None]
+        diagnostics["unique_row_fraction"] = k_t / n
     return IBResult(
         complexity=float(est.mutual_information(xa, ta, w)),
         prediction=float(est.mutual_information(ta, ya, w)),

@@ -178,6 +178,9 @@ class InformationPlaneMonitor:
         self.y_np = self.y.detach().cpu().numpy()
         self.x_rows = as_array(self.x.detach().cpu().reshape(n, -1).numpy(), "probe x")
         self.features, self.features_desc = self._resolve_features(features)
+        # the probe's inputs never change: their row identity (IB's X for binning) is coded once
+        _, inv = np.unique(self.x_rows, axis=0, return_inverse=True)
+        self._x_codes = inv.reshape(-1, 1).astype(np.int64)
         self.estimators = [
             get_estimator(e, bins=bins) if e == "binning" else get_estimator(e) for e in estimators
         ]
@@ -338,7 +341,7 @@ class InformationPlaneMonitor:
             "ib": {},
             "gib": {},
         }
-        x_ib = self.x_rows
+        x_ib = self._x_codes
         for est in self.estimators:
             x_side = x_ib if isinstance(est, BinningEstimator) else self.features
             record["ib"][est.name] = (
@@ -436,6 +439,8 @@ def _run_range_records(
 ) -> list[dict[str, Any]]:
     if not activations:
         return []
+    _, inv = np.unique(x_rows, axis=0, return_inverse=True)
+    x_codes = inv.reshape(-1, 1).astype(np.int64)  # IB's X: each distinct input one state
     layers = activations[0].keys()
     ranges = {}
     for layer in layers:
@@ -448,7 +453,7 @@ def _run_range_records(
         for layer in layers:
             est = BinningEstimator(bins=bins, strategy="fixed", range=ranges[layer])
             ib_terms[layer] = ib(
-                x_rows, acts[layer].astype(np.float64), y, estimator=est
+                x_codes, acts[layer].astype(np.float64), y, estimator=est
             ).as_dict() | {"convention": "run_range"}
         out.append(
             {

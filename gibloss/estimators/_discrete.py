@@ -46,19 +46,25 @@ def combine(a: np.ndarray, ka: int, b: np.ndarray, kb: int) -> tuple[np.ndarray,
 
 
 def row_codes(codes: np.ndarray, cards: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Joint row identity of an integer matrix ``(n, d)``: one dense code per distinct row."""
+    """Joint row identity of an integer matrix ``(n, d)``: one dense code per distinct row.
+
+    Columns are combined in mixed radix while the product stays inside int64, then densified.
+    Once the rows are all distinct, later columns cannot split them further and are skipped (wide
+    layers become injective after a few columns).
+    """
     n, d = codes.shape
     if d == 1:
         return dense(codes[:, 0])
     if cards is None:
         cards = codes.max(axis=0) + 1
-    # Mixed radix while the product stays well inside int64, then densify and continue.
     out = np.zeros(n, dtype=np.int64)
     k = 1
     for j in range(d):
         cj = int(cards[j])
         if k * cj >= 2**62:
             out, k = dense(out)
+            if k == n:
+                return out, k
         out = out * cj + codes[:, j]
         k *= cj
     return dense(out)

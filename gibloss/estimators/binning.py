@@ -107,8 +107,23 @@ class BinningEstimator(Estimator):
             out[:, j] = np.searchsorted(edges, a[:, j], side="right")
         return out
 
-    def _codes(self, a: np.ndarray) -> tuple[np.ndarray, int]:
-        return row_codes(self.discretize(a))
+    def _codes(self, a: np.ndarray, chunk: int = 16) -> tuple[np.ndarray, int]:
+        """Dense row identity of the binned rows of ``a``.
+
+        Wide float arrays are binned ``chunk`` columns at a time (every strategy bins columns
+        independently), stopping as soon as the rows are all distinct: later columns cannot
+        split them further, so a 1000-unit layer usually costs a few dozen columns.
+        """
+        n, d = a.shape
+        if d <= chunk or a.dtype.kind in "iub":
+            return row_codes(self.discretize(a))
+        code, k = row_codes(self.discretize(a[:, :chunk]))
+        for s in range(chunk, d, chunk):
+            if k == n:
+                break
+            part, kp = row_codes(self.discretize(a[:, s : s + chunk]))
+            code, k = combine(code, k, part, kp)
+        return code, k
 
     # -- measures --------------------------------------------------------------------------------
 
