@@ -15,6 +15,7 @@ PCAReducer, KernelPCAReducer
 """
 
 from . import functional
+from .cli import summary_table
 from .estimators import (
     BinningEstimator,
     Estimator,
@@ -46,6 +47,7 @@ __all__ = [
     "PCAReducer",
     "QVariable",
     "build_q",
+    "summary_table",
     "compression",
     "entropy",
     "functional",
