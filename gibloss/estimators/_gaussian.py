@@ -7,10 +7,36 @@ gradient) and the differentiable Gaussian-copula surrogate of :mod:`gibloss.func
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
-__all__ = ["gaussian_entropies", "shrunk_entropies_from_rows", "weighted_covariances"]
+__all__ = [
+    "gaussian_entropies",
+    "shrunk_entropies_from_rows",
+    "single_thread",
+    "weighted_covariances",
+]
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch ops on one intra-op thread (restored afterwards).
+
+    The batched factorisations here are of small matrices; on a CPU, torch's thread pool costs more
+    than it gains on them and competes with numpy's BLAS threads (measured: exact GCMI ``gib()`` at
+    n = 5000, N = 50 takes ~18 ms with 2 torch threads, ~9.5 ms with 1).
+    """
+    old = torch.get_num_threads()
+    if old == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 _LN2 = math.log(2.0)
 _CONST = 0.5 * (math.log(2 * math.pi) + 1.0)
