@@ -119,6 +119,9 @@ class InformationPlaneMonitor:
     accelerator : accelerate.Accelerator, optional
         Compute on the main process only; every process calls :meth:`measure` and waits for it,
         so all stay in step; scalars also go to ``accelerator.log``.
+    resume : bool
+        Continue the run ``run`` in an existing ``path``: no new header, measurement indices go
+        on, kept activations of measurements without a record are dropped.
 
     Examples
     --------
@@ -151,6 +154,7 @@ class InformationPlaneMonitor:
         batch_size: int = 1024,
         reduce_conv: str = "mean",
         accelerator: Any = None,
+        resume: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
@@ -211,7 +215,19 @@ class InformationPlaneMonitor:
         self._meta: list[dict[str, Any]] = []
         self.records: list[dict[str, Any]] = []
         self.closed = False
-        if self._is_main():
+        if resume and self.path is not None and self.path.exists():
+            # continue a run: no new header, measurement indices go on from the last one
+            done = [
+                r
+                for r in read_records(self.path)
+                if r.get("kind") == "measurement" and r.get("run") == self.run
+            ]
+            self._count = 1 + max((int(r["index"]) for r in done), default=-1)
+            if self.activations_dir is not None and self.activations_dir.exists():
+                for f in self.activations_dir.glob("m*.npz"):
+                    if int(f.stem[1:]) >= self._count:
+                        f.unlink()  # kept for a measurement whose record did not survive
+        elif self._is_main():
             self._emit(
                 {
                     "kind": "header",
@@ -279,8 +295,8 @@ class InformationPlaneMonitor:
 
     @property
     def activations_dir(self) -> Path | None:
-        """Where run-range activations are kept (beside the records), if a path was given."""
-        return None if self.path is None else self.path.with_name(self.path.stem + ".activations")
+        """Where run-range activations are kept (beside the records, one folder per run)."""
+        return None if self.path is None else _activations_dir(self.path, self.run)
 
     # -- measuring -------------------------------------------------------------------------
 
@@ -470,6 +486,11 @@ def _run_range_records(
     return out
 
 
+def _activations_dir(path: Path, run: str) -> Path:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run)
+    return path.with_name(path.stem + ".activations") / safe
+
+
 def recompute_run_range(
     path: str | Path,
     y: Any,
@@ -484,7 +505,7 @@ def recompute_run_range(
     Parameters
     ----------
     path : str or Path
-        The run's JSON Lines file; activations are read from ``<stem>.activations/``.
+        The run's JSON Lines file; activations are read from ``<stem>.activations/<run>/``.
     y, x : array-like
         The probe's targets and inputs (the same probe the monitor used).
     bins : int
@@ -500,13 +521,13 @@ def recompute_run_range(
         One ``"ib_run_range"`` record per kept measurement.
     """
     path = Path(path)
-    adir = path.with_name(path.stem + ".activations")
-    files = sorted(adir.glob("m*.npz"))
-    if not files:
-        raise FileNotFoundError(f"no kept activations under {adir}")
     if run is None:
         headers = [r for r in read_records(path) if r.get("kind") == "header"]
         run = headers[0]["run"] if headers else "run"
+    adir = _activations_dir(path, run)
+    files = sorted(adir.glob("m*.npz"))
+    if not files:
+        raise FileNotFoundError(f"no kept activations under {adir}")
     acts, meta = [], []
     for f in files:
         with np.load(f) as z:

@@ -38,6 +38,7 @@ def single_thread() -> Iterator[None]:
     finally:
         torch.set_num_threads(old)
 
+
 _LN2 = math.log(2.0)
 _CONST = 0.5 * (math.log(2 * math.pi) + 1.0)
 
