@@ -15,7 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "BasicBlock", "CifarResNet", "cifar_resnet", "mlp"]
+__all__ = ["ACTIVATIONS", "BasicBlock", "CifarResNet", "Square", "cifar_resnet", "mlp"]
+
+class Square(nn.Module):
+    """``x -> x ** 2`` (the simple-function networks of appendix E.3)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * x
+
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -25,6 +32,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky_relu": nn.LeakyReLU,
     "sigmoid": nn.Sigmoid,
     "identity": nn.Identity,
+    "square": Square,
 }
 
 

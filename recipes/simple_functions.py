@@ -1,0 +1,123 @@
+"""Fig. 4 / E.3: GIB compresses for networks learning simple functions; IB does not.
+
+Method (appendix E.3). Five targets with exact architectures, one hidden layer, no biases:
+addition a+b (2-4-1, identity), multiplication ab (2-3-1, square), f1 = ab+bc+ca (3-16-1, square),
+f2 = a²+b²+c² (3-8-1, square), f3 = ab+bc+cd+da (4-16-1, square). 1500 training samples uniform in
+[-10, 10]^n ([0, 10]^2 for addition); test on 1500 samples from the extended range [-1000, 1000]^n.
+Full-batch gradient descent on MSE for 1000 epochs. Every 10 epochs the monitor records, on the
+training set with 40 bins, IB of the hidden layer and of the output and the GIB terms (the raw
+inputs as features; the output and the target binned, regression Q).
+
+Deviation, measured: the paper's learning rate 0.01 diverges here in float32 (NaN for all four
+square-activation networks; addition ends at MSE 7.2). The defaults use 1e-4 for addition and 1e-5
+for the others, which fit; ``--lr 0.01`` reproduces the paper's setting.
+
+Run: ``accelerate launch recipes/simple_functions.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+import gibloss
+from gibloss.experiment import Recipe, compression_counts, recipe_parser, train_monitored
+from gibloss.models import mlp
+
+FUNCTIONS = {
+    # name: (inputs, hidden, activation, low, target)
+    "addition": (2, 4, "identity", 0.0, lambda x: x[:, 0] + x[:, 1]),
+    "multiplication": (2, 3, "square", -10.0, lambda x: x[:, 0] * x[:, 1]),
+    "f1": (3, 16, "square", -10.0, lambda x: x[:, 0] * x[:, 1] + x[:, 1] * x[:, 2]
+           + x[:, 2] * x[:, 0]),
+    "f2": (3, 8, "square", -10.0, lambda x: (x**2).sum(1)),
+    "f3": (4, 16, "square", -10.0, lambda x: x[:, 0] * x[:, 1] + x[:, 1] * x[:, 2]
+           + x[:, 2] * x[:, 3] + x[:, 3] * x[:, 0]),
+}
+PAPER = {
+    "functions": list(FUNCTIONS),
+    "n_train": 1500,
+    "n_test": 1500,
+    "epochs": 1000,
+    "lr": None,  # per function, see the module docstring
+    "bins": 40,
+    "measure_every": 10,
+    "seeds": [0, 1, 2, 3, 4],
+}
+QUICK = {"measure_every": 20, "seeds": [0, 1]}
+DEFAULT_LR = {"addition": 1e-4}
+
+
+def make_data(name: str, n: int, seed: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    n_in, _, _, low, target = FUNCTIONS[name]
+    g = torch.Generator().manual_seed(seed)
+    lo = low * scale if low < 0 else low
+    x = torch.rand(n, n_in, generator=g) * (10.0 * scale - lo) + lo
+    return x, target(x)
+
+
+def main() -> None:
+    parser = recipe_parser(__doc__.splitlines()[0])
+    parser.add_argument("--functions", nargs="+", default=None, choices=list(FUNCTIONS))
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--measure-every", dest="measure_every", type=int, default=None)
+    args = parser.parse_args()
+    recipe = Recipe("simple_functions", args, PAPER, QUICK)
+    cfg = recipe.config
+    results = {}
+    for name in cfg["functions"]:
+        n_in, hidden, act, _, _ = FUNCTIONS[name]
+        lr = cfg["lr"] if cfg["lr"] is not None else DEFAULT_LR.get(name, 1e-5)
+        for seed in cfg["seeds"]:
+            x, y = make_data(name, cfg["n_train"], 1000 + seed, 1.0)
+            x_test, y_test = make_data(name, cfg["n_test"], 2000 + seed, 100.0)
+            model = train_monitored(
+                recipe,
+                tag=f"{name}_seed{seed}",
+                run=f"{name}/seed{seed}",
+                make_model=lambda n_in=n_in, hidden=hidden, act=act: mlp(
+                    (n_in, hidden, 1), act, bias=False),
+                make_optimizer=lambda m, lr=lr: torch.optim.SGD(m.parameters(), lr=lr),
+                x=x,
+                y=y,
+                epochs=cfg["epochs"],
+                batch_size=cfg["n_train"],  # full-batch gradient descent
+                loss_fn=lambda m, xb, yb: F.mse_loss(m(xb)[:, 0], yb),
+                probe=(x, y),
+                monitor_kwargs={"layers": ["1"], "bins": cfg["bins"]},
+                measure_every=cfg["measure_every"],
+                seed=seed,
+            )
+            with torch.no_grad():
+                pred = model.cpu()(x_test)[:, 0]
+            results[f"{name}/seed{seed}"] = float(F.mse_loss(pred, y_test) / y_test.var())
+    if not recipe.is_main:
+        return
+    records = gibloss.read_records(recipe.metrics_path)
+    body = ["| function | GIB compression | IB compression (hidden, per-call) "
+            "| IB compression (hidden, run-wide) | test MSE / Var(y) on [-1000, 1000]^n |",
+            "|---|---|---|---|---|"]
+    for name in cfg["functions"]:
+        g = compression_counts(records, "gib", prefix=f"{name}/")
+        i1 = compression_counts(records, "ib", prefix=f"{name}/", layer="1")
+        i2 = compression_counts(records, "ib", prefix=f"{name}/", layer="1",
+                                convention="run_range")
+        rel = [results[f"{name}/seed{s}"] for s in cfg["seeds"]]
+        body.append(f"| {name} | {g[0]}/{g[1]} | {i1[0]}/{i1[1]} | {i2[0]}/{i2[1]} "
+                    f"| {min(rel):.2e} – {max(rel):.2e} |")
+        runs = [f"{name}/seed{s}" for s in cfg["seeds"]]
+        recipe.save_figure(gibloss.plot_information_plane(records, "gib", runs=runs),
+                           f"gib_{name}.png")
+        recipe.save_figure(gibloss.plot_information_plane(records, "ib", runs=runs,
+                                                          layers=["1"]), f"ib_{name}.png")
+    body += ["", "Compression = the complexity falls by ≥ 10 % of its range and ≥ 0.05 bits "
+             "from its peak after fitting. Planes: `gib_<function>.png`, `ib_<function>.png`."]
+    claim = ("GIB shows compression phases (leftward movement after fitting) for all five "
+             "functions and seeds; standard IB shows no real compression, although the networks "
+             "generalise to the extended range (Fig. 4).")
+    recipe.write_summary(claim, body, None)
+
+
+if __name__ == "__main__":
+    main()
