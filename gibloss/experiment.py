@@ -289,13 +289,17 @@ def train_monitored(
     make_scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     seed: int = 0,
+    measure_per_epoch: int = 1,
+    epoch_offset: float = 0.0,
 ) -> torch.nn.Module:
     """Train with per-epoch monitoring, checkpoints and exact resume; return the trained model.
 
     The model is prepared with Accelerate (DDP when several processes run); every process takes
     its shard of each global batch (:func:`epoch_batches`); the monitor measures on the main
     process at epoch 0, every ``measure_every`` epochs and at the last epoch, before the
-    checkpoint of that epoch is written.
+    checkpoint of that epoch is written. With ``measure_per_epoch = k > 1`` a measured epoch is
+    measured ``k`` times at evenly spaced batches (record epochs ``epoch + j / k``).
+    ``epoch_offset`` is added to recorded epochs (for a run in phases).
     """
     acc = recipe.accelerator
     set_seed(seed)
@@ -324,7 +328,12 @@ def train_monitored(
     for epoch in recipe.progress(range(start, epochs), total=epochs - start, desc=run):
         model.train()
         gen = torch.Generator().manual_seed(seed * 7919 + epoch)
-        for idx in epoch_batches(len(x), batch_size, seed, epoch, recipe.rank, recipe.world):
+        last = epoch == epochs - 1
+        measured = epoch % measure_every == 0 or last
+        batches = epoch_batches(len(x), batch_size, seed, epoch, recipe.rank, recipe.world)
+        marks = {round((j + 1) * len(batches) / measure_per_epoch) - 1: (j + 1) / measure_per_epoch
+                 for j in range(measure_per_epoch)} if measured else {}
+        for b, idx in enumerate(batches):
             xb, yb = x[idx], y[idx]
             if augment is not None:
                 xb = augment(xb, gen)
@@ -332,14 +341,16 @@ def train_monitored(
             opt.zero_grad()
             acc.backward(loss)
             opt.step()
+            if b in marks and measure_per_epoch > 1:
+                monitor.measure(epoch=epoch_offset + epoch + marks[b], step=b)
+                model.train()
         if sched is not None:
             sched.step()
-        last = epoch == epochs - 1
-        if epoch % measure_every == 0 or last:
-            monitor.measure(epoch=epoch)
+        if measured and measure_per_epoch == 1:
+            monitor.measure(epoch=epoch_offset + epoch)
         if last:
             monitor.close()
-        if epoch % measure_every == 0 or last:
+        if measured:
             recipe.save_checkpoint(tag, {
                 "model": acc.unwrap_model(model).state_dict(),
                 "optimizer": opt.state_dict(),

@@ -1,0 +1,121 @@
+"""Fig. 7 / E.6: under strong FGSM training the GIB complexity stays high; IB barely moves.
+
+Method (appendix E.6). A fully connected tanh network, 784-1024-20-20-20-10 (on the digits
+stand-in: 64-1024-20-20-20-10), is trained with FGSM applied to every training example of each
+batch, x_adv = clip(x + eps * sign(grad_x L), 0, 1), and the loss (L_clean + L_adv) / 2, for
+eps in {0.01, 0.1, 1.0}; Adam, lr 1e-3, 10 000 epochs, no early stopping. Every 250 epochs the
+monitor records, with 30 bins on the first 5000 training samples, IB between the inputs and the
+last 20-unit layer and the GIB terms (features: the raw pixels — the paper names no reduction
+here). The paper gives no batch size for this experiment; we use 128.
+
+Data: MNIST from ``--data-dir`` (idx files), else scikit-learn's digits (a stand-in; says so).
+Run: ``accelerate launch recipes/adversarial_mnist.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+import gibloss
+from gibloss.data import mnist
+from gibloss.experiment import Recipe, recipe_parser, train_monitored
+from gibloss.models import mlp
+
+PAPER = {
+    "eps": [0.01, 0.1, 1.0],
+    "hidden": [1024, 20, 20, 20],
+    "epochs": 10_000,
+    "batch_size": 128,
+    "lr": 1e-3,
+    "bins": 30,
+    "measure_every": 250,
+    "probe_size": 5000,
+    "seeds": [0],
+}
+QUICK = {"epochs": 40, "measure_every": 5}
+
+
+def fgsm_loss(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor,
+              eps: float) -> torch.Tensor:
+    """(L_clean + L_adv) / 2 with FGSM examples from the current weights."""
+    net = getattr(model, "module", model)  # the perturbation needs no DDP synchronisation
+    x = xb.detach().clone().requires_grad_(True)
+    grad, = torch.autograd.grad(F.cross_entropy(net(x), yb), x)
+    x_adv = (xb + eps * grad.sign()).clamp(0.0, 1.0).detach()
+    logits = model(torch.cat([xb, x_adv]))
+    n = len(xb)
+    return (F.cross_entropy(logits[:n], yb) + F.cross_entropy(logits[n:], yb)) / 2
+
+
+def main() -> None:
+    parser = recipe_parser(__doc__.splitlines()[0])
+    parser.add_argument("--eps", type=float, nargs="+", default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--measure-every", dest="measure_every", type=int, default=None)
+    args = parser.parse_args()
+    recipe = Recipe("adversarial_mnist", args, PAPER, QUICK)
+    cfg = recipe.config
+    data = mnist(args.data_dir)
+    recipe.log(f"[adversarial_mnist] data: {data.description}")
+    x = data.x_train.flatten(1)
+    n_in = x.shape[1]
+    sizes = [n_in, *cfg["hidden"], 10]
+    last_hidden = str(2 * len(cfg["hidden"]) - 1)  # the tanh after the last 20-unit layer
+    probe = (x[: cfg["probe_size"]], data.y_train[: cfg["probe_size"]])
+    test = {}
+    for eps in cfg["eps"]:
+        for seed in cfg["seeds"]:
+            model = train_monitored(
+                recipe,
+                tag=f"eps{eps}_seed{seed}",
+                run=f"eps={eps}/seed{seed}",
+                make_model=lambda: mlp(sizes, "tanh"),
+                make_optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=cfg["lr"]),
+                x=x,
+                y=data.y_train,
+                epochs=cfg["epochs"],
+                batch_size=cfg["batch_size"],
+                loss_fn=lambda m, xb, yb, eps=eps: fgsm_loss(m, xb, yb, eps),
+                probe=probe,
+                monitor_kwargs={"layers": [last_hidden], "bins": cfg["bins"],
+                                "features": probe[0]},
+                measure_every=cfg["measure_every"],
+                seed=seed,
+            )
+            with torch.no_grad():
+                acc = (model.cpu()(data.x_test.flatten(1)).argmax(1) == data.y_test).float()
+            test[f"eps={eps}/seed{seed}"] = float(acc.mean())
+    if not recipe.is_main:
+        return
+    records = gibloss.read_records(recipe.metrics_path)
+    final = {}
+    for r in records:
+        if r.get("kind") == "measurement":
+            final[r["run"]] = r  # the last measurement of each run
+    body = ["| run | train acc | test acc | GIB complexity | GIB prediction | IB I(X;T) "
+            "| IB I(T;Y) |", "|---|---|---|---|---|---|---|"]
+    for run, r in sorted(final.items()):
+        g, i = r["gib"]["binning"], r["ib"]["binning"][last_hidden]
+        body.append(f"| {run} | {r['accuracy']:.3f} | {test[run]:.3f} | {g['complexity']:.3f} "
+                    f"| {g['prediction']:.3f} | {i['complexity']:.3f} | {i['prediction']:.3f} |")
+    gib_c = [final[k]["gib"]["binning"]["complexity"] for k in sorted(final)]
+    ib_c = [final[k]["ib"]["binning"][last_hidden]["complexity"] for k in sorted(final)]
+
+    def spread(v: list[float]) -> float:
+        return (max(v) - min(v)) / max(abs(max(v)), 1e-12)
+
+    body += ["", f"Relative spread of the final complexity across eps: GIB {spread(gib_c):.1%}, "
+             f"IB {spread(ib_c):.1%} (max − min over max).",
+             "", "Planes: `gib.png`, `ib.png` (last 20-unit layer, one panel per eps)."]
+    recipe.save_figure(gibloss.plot_information_plane(records, "gib", normalize=False), "gib.png")
+    recipe.save_figure(gibloss.plot_information_plane(
+        records, "ib", normalize=False, layers=[last_hidden]), "ib.png")
+    claim = ("Weak FGSM training (eps = 0.01) converges normally while strong attacks (eps = 1.0) "
+             "hinder learning; GIB's complexity stays high for eps = 1.0 and falls when training "
+             "succeeds, while IB's complexity barely differs between attack strengths (Fig. 7).")
+    recipe.write_summary(claim, body, data.description if data.standin else None)
+
+
+if __name__ == "__main__":
+    main()
