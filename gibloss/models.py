@@ -15,7 +15,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "BasicBlock", "CifarResNet", "Square", "cifar_resnet", "mlp"]
+__all__ = [
+    "ACTIVATIONS",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "BasicBlock",
+    "CifarResNet",
+    "Normalized",
+    "Square",
+    "cifar_resnet",
+    "crop_flip",
+    "mlp",
+]
 
 class Square(nn.Module):
     """``x -> x ** 2`` (the simple-function networks of appendix E.3)."""
@@ -84,6 +95,41 @@ class CifarResNet(nn.Module):
         out = self.layers(out)
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         return self.fc(out)
+
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+class Normalized(nn.Module):
+    """A model that takes inputs in ``[0, 1]`` and normalises them inside (RobustBench style)."""
+
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
+
+
+def crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """Random crops (zero padding ``padding``) and horizontal flips of a batch ``(n, c, h, w)``.
+
+    Deterministic given ``generator`` (so a resumed run sees the same augmentations).
+    """
+    n, _, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)
+    cols = (dx[:, None] + torch.arange(w)[None, :]).to(x.device)
+    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
+                 torch.arange(x.shape[1], device=x.device)[None, :, None, None],
+                 rows[:, None, :, None], cols[:, None, None, :]]
+    return torch.where(flip.to(x.device)[:, None, None, None], out.flip(3), out)
 
 
 def cifar_resnet(depth: int = 20, num_classes: int = 10) -> CifarResNet:

@@ -1,0 +1,118 @@
+"""Fig. 5 / E.4: GIB shows fitting and compression for CIFAR ResNets; IB on the logits does not.
+
+Method (appendix E.4). CIFAR ResNets of depth 20, 56, 80 and 110 (BasicBlocks, 16/32/64 filters,
+global average pooling, a 10-way linear classifier) trained with SGD (lr 0.1, momentum 0.9, weight
+decay 5e-4, batch 128) for 200 epochs, lr divided by 10 at epochs 100 and 150, random crops
+(padding 4) and horizontal flips, CIFAR normalisation inside the model. Every epoch, on the first
+5000 training images, the monitor records IB of the 10 logits and the GIB terms with the images
+reduced by kernel PCA (RBF, gamma = 1/3072, 50 components, fitted once on those images); binning
+with 30 bins.
+
+Data: CIFAR-10 python batches from ``--data-dir``, else digit-derived 3x32x32 stand-in images
+(says so). A full run is GPU work (~70 s per ResNet-20 epoch on this 2-core CPU); ``--quick``
+trains ResNet-20 for a few epochs on the stand-in.
+Run: ``accelerate launch recipes/resnet_cifar10.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+import gibloss
+from gibloss.data import cifar10
+from gibloss.experiment import Recipe, compression_counts, recipe_parser, train_monitored
+from gibloss.models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, crop_flip
+
+PAPER = {
+    "depths": [20, 56, 80, 110],
+    "epochs": 200,
+    "milestones": [100, 150],
+    "batch_size": 128,
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "probe_size": 5000,
+    "kpca_components": 50,
+    "bins": 30,
+    "measure_every": 1,
+    "n_train": None,
+    "seeds": [0, 1, 2],
+}
+QUICK = {"depths": [20], "epochs": 6, "milestones": [4], "probe_size": 500, "n_train": 1200,
+         "seeds": [0]}
+
+
+def main() -> None:
+    parser = recipe_parser(__doc__.splitlines()[0])
+    parser.add_argument("--depths", type=int, nargs="+", default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--probe-size", dest="probe_size", type=int, default=None)
+    parser.add_argument("--n-train", dest="n_train", type=int, default=None)
+    args = parser.parse_args()
+    recipe = Recipe("resnet_cifar10", args, PAPER, QUICK)
+    cfg = recipe.config
+    data = cifar10(args.data_dir).subset(cfg["n_train"])
+    recipe.log(f"[resnet_cifar10] data: {data.description}")
+    probe = (data.x_train[: cfg["probe_size"]], data.y_train[: cfg["probe_size"]])
+    gamma = 1.0 / probe[0][0].numel()
+    kpca = gibloss.KernelPCAReducer(cfg["kpca_components"], gamma=gamma).fit(probe[0])
+    features = kpca.transform(probe[0])  # fitted once, reused at every measurement
+    test_acc = {}
+    for depth in cfg["depths"]:
+        for seed in cfg["seeds"]:
+            model = train_monitored(
+                recipe,
+                tag=f"resnet{depth}_seed{seed}",
+                run=f"resnet{depth}/seed{seed}",
+                make_model=lambda depth=depth: Normalized(cifar_resnet(depth), CIFAR10_MEAN,
+                                                          CIFAR10_STD),
+                make_optimizer=lambda m: torch.optim.SGD(
+                    m.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
+                    weight_decay=cfg["weight_decay"]),
+                make_scheduler=lambda o: torch.optim.lr_scheduler.MultiStepLR(
+                    o, milestones=cfg["milestones"], gamma=0.1),
+                x=data.x_train,
+                y=data.y_train,
+                epochs=cfg["epochs"],
+                batch_size=cfg["batch_size"],
+                loss_fn=lambda m, xb, yb: F.cross_entropy(m(xb), yb),
+                augment=crop_flip,
+                probe=probe,
+                monitor_kwargs={"layers": [], "features": features, "bins": cfg["bins"],
+                                "batch_size": 500},
+                measure_every=cfg["measure_every"],
+                seed=seed,
+            )
+            model = model.to(recipe.device).eval()
+            with torch.no_grad():
+                pred = torch.cat([model(xb.to(recipe.device)).argmax(1).cpu()
+                                  for xb in data.x_test.split(500)])
+            test_acc[f"resnet{depth}/seed{seed}"] = float((pred == data.y_test).float().mean())
+    if not recipe.is_main:
+        return
+    records = gibloss.read_records(recipe.metrics_path)
+    body = ["| depth | GIB compression | IB compression (logits, per-call) | test accuracy |",
+            "|---|---|---|---|"]
+    for depth in cfg["depths"]:
+        g = compression_counts(records, "gib", prefix=f"resnet{depth}/")
+        i = compression_counts(records, "ib", prefix=f"resnet{depth}/")
+        accs = [test_acc[f"resnet{depth}/seed{s}"] for s in cfg["seeds"]]
+        body.append(f"| ResNet-{depth} | {g[0]}/{g[1]} | {i[0]}/{i[1]} "
+                    f"| {', '.join(f'{a:.3f}' for a in accs)} |")
+        runs = [f"resnet{depth}/seed{s}" for s in cfg["seeds"]]
+        recipe.save_figure(gibloss.plot_information_plane(records, "gib", runs=runs),
+                           f"gib_resnet{depth}.png")
+        recipe.save_figure(gibloss.plot_information_plane(records, "ib", runs=runs),
+                           f"ib_resnet{depth}.png")
+    body += ["", f"GIB features: {kpca!r} on the first {cfg['probe_size']} training images.",
+             "Compression = the complexity falls by ≥ 10 % of its range and ≥ 0.05 bits from "
+             "its peak after fitting. A --quick run is a few epochs long: indicative only."]
+    claim = ("GIB shows consistent fitting and compression for all depths and seeds (ResNet-20: "
+             "prediction rises while complexity falls; deeper nets show phase structure); IB on "
+             "the logits stays clustered with minimal compression (Fig. 5).")
+    recipe.write_summary(claim, body, data.description if data.standin else None)
+
+
+if __name__ == "__main__":
+    main()
