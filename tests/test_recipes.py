@@ -1,0 +1,141 @@
+"""End-to-end recipe runs (marker ``slow``; ``make test`` runs them in their quick setting)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gibloss
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "GIBLOSS_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+
+# recipe: extra flags that keep the smoke run short (on top of --quick)
+SMOKE = {
+    "synergy_noise": ["--n-max", "6", "--samples", "20000"],
+    "activations": ["--activations", "tanh", "relu", "--epochs", "20", "--measure-every", "5"],
+    "simple_functions": [
+        "--functions",
+        "addition",
+        "multiplication",
+        "--epochs",
+        "100",
+        "--measure-every",
+        "20",
+    ],
+    "adversarial_mnist": ["--eps", "0.01", "1.0", "--epochs", "6", "--measure-every", "2"],
+    "resnet_cifar10": ["--epochs", "2", "--n-train", "400", "--probe-size", "200"],
+    "augmentation_synergy": ["--depths", "8", "14", "20", "--epochs", "1", "--n-train", "400"],
+    "bert_agnews": ["--n-train", "300", "--epochs", "1"],
+}
+
+
+def _run(
+    recipe: str, out: Path, *extra: str, launcher: list[str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    cmd = (launcher or [sys.executable]) + [
+        str(ROOT / "recipes" / f"{recipe}.py"),
+        "--quick",
+        "--output-dir",
+        str(out),
+        *extra,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600, cwd=ROOT)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", sorted(SMOKE))
+def test_recipe_quick_smoke(recipe: str, tmp_path: Path) -> None:
+    out = tmp_path / recipe
+    _run(recipe, out, *SMOKE[recipe])
+    config = json.loads((out / "config.json").read_text())
+    assert config["quick"] is True
+    summary = (out / "summary.md").read_text()
+    assert "## The paper's claim" in summary and "## What this run shows" in summary
+    assert list(out.glob("*.png")), "no figure written"
+    records = gibloss.read_records(out / "metrics.jsonl")
+    assert records
+    if recipe != "synergy_noise":
+        assert any(r["kind"] == "measurement" for r in records)
+    if recipe in (
+        "activations",
+        "adversarial_mnist",
+        "resnet_cifar10",
+        "bert_agnews",
+        "augmentation_synergy",
+    ):
+        assert "STAND-IN" in summary  # the offline default says so
+
+
+def _final(path: Path) -> dict:
+    recs = gibloss.read_records(path)
+    last = {}
+    for r in recs:
+        if r["kind"] in ("measurement", "ib_run_range"):
+            last[(r["kind"], r["run"], r["index"])] = r
+    return {
+        k: (v.get("gib"), v.get("ib"), v.get("accuracy"), v.get("loss")) for k, v in last.items()
+    }
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_final_metrics(tmp_path: Path) -> None:
+    flags = ["--activations", "tanh", "--seeds", "0", "3", "--epochs", "12", "--measure-every", "3"]
+    full = tmp_path / "full"
+    _run("activations", full, *flags)
+    part = tmp_path / "part"
+    killed = _run("activations", part, *flags, "--interrupt-after", "17", check=False)
+    assert killed.returncode == 137  # died like a killed job, mid-way through the second seed
+    assert not (part / "summary.md").exists()
+    _run("activations", part, *flags, "--resume")
+    assert _final(part / "metrics.jsonl") == _final(full / "metrics.jsonl")
+    # no duplicated measurements after the resume
+    recs = [r for r in gibloss.read_records(part / "metrics.jsonl") if r["kind"] == "measurement"]
+    keys = [(r["run"], r["index"]) for r in recs]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.slow
+def test_recipe_under_two_processes(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("accelerate")
+    launcher = [
+        str(exe),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "0",
+    ]
+    out = tmp_path / "ddp"
+    proc = _run(
+        "adversarial_mnist",
+        out,
+        "--eps",
+        "0.1",
+        "--epochs",
+        "3",
+        "--measure-every",
+        "1",
+        "--cpu",
+        launcher=launcher,
+    )
+    assert "processes 2" in (out / "summary.md").read_text()
+    recs = gibloss.read_records(out / "metrics.jsonl")
+    assert [r["kind"] for r in recs].count("header") == 1  # one writer
+    assert [r["epoch"] for r in recs if r["kind"] == "measurement"] == [0, 1, 2]
+    del proc
