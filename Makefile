@@ -29,8 +29,11 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q
 
+# The main job: plain versus GIB-regularised training on the embedded default (scikit-learn's
+# digits), then clean/FGSM/PGD robustness with intervals -> runs/demo/report.md.
 demo: $(STAMP)
-	$(PY) evaluation/digits_gib.py --output-dir runs/demo
+	GIBLOSS_NO_PROGRESS=1 $(PY) recipes/regularised_vs_plain.py --output-dir runs/demo
+	$(PY) evaluation/robustness.py runs/demo
 
 bench: $(STAMP)
 	$(PY) evaluation/bench_estimators.py

@@ -1,0 +1,135 @@
+"""gibloss.robustness and the robustness report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gibloss.robustness import evaluate_robustness, mean_ci, paired_ci
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _model_and_data():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    x = torch.rand(90, 6)
+    y = torch.randint(0, 3, (90,))
+    return model, x, y
+
+
+def test_fgsm_eps_zero_equals_clean_and_mode_restored() -> None:
+    model, x, y = _model_and_data()
+    model.train()
+    res = evaluate_robustness(model, x, y, eps=(0.0, 0.05), pgd_steps=3)
+    assert res.fgsm[0.0] == res.clean
+    assert res.pgd[0.0] == res.clean
+    assert model.training
+    assert res.pgd[0.05] <= res.clean
+
+
+def test_linear_model_fgsm_perturbation_has_the_sign_of_the_gradient() -> None:
+    import torchattacks
+
+    torch.manual_seed(1)
+    model = torch.nn.Linear(5, 2)
+    x = torch.full((4, 5), 0.5)
+    y = torch.tensor([0, 1, 0, 1])
+    eps = 0.1
+    adv = torchattacks.FGSM(model, eps=eps)(x, y)
+    # cross-entropy gradient w.r.t. x of a linear model: (softmax - onehot) @ W
+    with torch.no_grad():
+        p = torch.softmax(model(x), 1)
+        grad = (p - torch.nn.functional.one_hot(y, 2).float()) @ model.weight
+    torch.testing.assert_close(adv - x, eps * grad.sign())
+
+
+def test_stronger_attacks_do_not_increase_accuracy() -> None:
+    model, x, y = _model_and_data()
+    res = evaluate_robustness(model, x, y, eps=(0.0, 0.05, 0.2), pgd_steps=5)
+    assert res.fgsm[0.2] <= res.clean
+    assert res.pgd[0.2] <= res.fgsm[0.2] + 0.05  # PGD is at least about as strong
+
+
+@pytest.mark.parametrize(
+    "make, exc, match",
+    [
+        (lambda m, x, y: (m, x * 3, y), ValueError, r"\[0, 1\]"),
+        (lambda m, x, y: (m, x - 0.5, y), ValueError, r"\[0, 1\]"),
+        (lambda m, x, y: (torch.nn.Linear(6, 1), x, y), ValueError, r"labels must lie in \[0, 1\)"),
+        (lambda m, x, y: (torch.nn.Flatten(0), x, y), ValueError, r"shape \(n, k\)"),
+        (lambda m, x, y: (m, x, y.float()), TypeError, "integer class labels"),
+        (lambda m, x, y: (m, x[:10], y), ValueError, "samples"),
+    ],
+)
+def test_bad_input_is_rejected(make, exc, match) -> None:
+    model, x, y = _model_and_data()
+    m, xx, yy = make(model, x, y)
+    with pytest.raises(exc, match=match):
+        evaluate_robustness(m, xx, yy, eps=(0.01,))
+
+
+def test_intervals() -> None:
+    m, lo, hi = mean_ci([0.5, 0.6, 0.7])
+    assert m == pytest.approx(0.6) and lo < 0.6 < hi
+    assert mean_ci([0.5])[1] != mean_ci([0.5])[1]  # nan: one seed has no interval
+    d = paired_ci([0.6, 0.7, 0.8], [0.5, 0.6, 0.7])
+    assert d[0] == pytest.approx(0.1) and d[1] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_ci([1.0], [1.0, 2.0])
+
+
+@pytest.mark.slow
+def test_report_from_a_tiny_run(tmp_path: Path) -> None:
+    env = {**os.environ, "GIBLOSS_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "recipes" / "regularised_vs_plain.py"),
+            "--quick",
+            "--epochs",
+            "2",
+            "--output-dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "evaluation" / "robustness.py"),
+            str(out),
+            "--eps",
+            "0",
+            "0.1",
+            "--pgd-steps",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    assert "| plain |" in report and "| gaussian_copula:1.0 |" in report
+    assert "## Verdict" in report and "Pearson r" in report
+    assert (out / "robust_accuracy.png").exists() and (out / "robustness.csv").exists()
+    missing = subprocess.run(
+        [sys.executable, str(ROOT / "evaluation" / "robustness.py"), str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and "not found" in missing.stderr
