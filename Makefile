@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test lint docs demo bench clean
 
 venv: $(STAMP)
 
@@ -26,7 +26,11 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(PY) -m ruff check gibloss tests evaluation recipes
 
-test: lint
+# the documentation site must build without warnings (its code blocks run in the test suite)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet -d site
+
+test: lint docs
 	$(PY) -m pytest -q
 
 # The main job: plain versus GIB-regularised training on the embedded default (scikit-learn's

@@ -419,7 +419,49 @@ def gib_terms(
     dtype: torch.dtype = torch.float64,
     gather: bool = True,
 ) -> GIBTerms:
-    """Differentiable GIB terms; see :func:`gib_complexity` for the parameters."""
+    """Differentiable GIB terms of a batch (bits), with gradient through ``outputs`` only.
+
+    Parameters
+    ----------
+    x : torch.Tensor or numpy.ndarray
+        ``(n, N)`` features (data: no gradient), or raw inputs when ``reducer`` is given.
+    outputs : torch.Tensor
+        ``(n, k)`` logits (classification) or ``(n,)`` outputs (regression).
+    y : torch.Tensor
+        ``(n,)`` integer labels or float targets.
+    estimator : {"gaussian_copula", "soft_binning"}
+        The surrogate. ``"soft_binning"`` relaxes ``gibloss.gib(..., estimator="binning",
+        z_code="argmax")``; ``"gaussian_copula"`` relaxes ``estimator="gcmi"`` (whose default
+        ``z_code`` is ``"argmax"``).
+    beta : float
+        The complexity is divided by ``beta``.
+    pmi : {"ratio", "ppmi", "literal", "none"}
+        Weighting of Q's cells.
+    temperature : float
+        Softness of Q's memberships (``softmax(outputs / temperature)``); towards 0 they become
+        hard and the surrogate tends to the exact estimator.
+    bins : int
+        Bins per feature (soft binning), soft bins of a regression output and hard bins of a float
+        target.
+    reduction : {"mean", "sum_vs_whole", "none"}
+        ``"mean"``: Eq. 5, ``sum_i (I(X^i;Q) + I(X^{-i};Q)) / (2 beta N)``. ``"sum_vs_whole"``:
+        Eq. 17, ``sum_i I(X^i;Q) / beta``. ``"none"``: the ``(N,)`` per-feature vector
+        ``(I(X^i;Q) + I(X^{-i};Q)) / (2 beta)`` (its mean is ``"mean"``).
+    reducer : gibloss.reduction.Reducer, optional
+        A fitted reducer applied (without gradient) to ``x`` first.
+    shrinkage, ridge, bias_correct
+        Gaussian-copula options, as in :class:`gibloss.GaussianCopulaEstimator`.
+    dtype : torch.dtype
+        Computation dtype (float64 by default, whatever autocast says).
+    gather : bool
+        Under ``torch.distributed``, gather the global batch first (default).
+
+    Returns
+    -------
+    GIBTerms
+        The complexity (per ``reduction``), the per-feature terms, ``I(X; Q)``, the soft
+        prediction term and ``H(Q)``.
+    """
     if estimator not in ESTIMATORS:
         raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}")
     if reduction not in REDUCTIONS:
@@ -470,94 +512,28 @@ def gib_terms(
     return GIBTerms(complexity, single, comp, whole, prediction, h_q, int(out.shape[0]))
 
 
-def gib_complexity(
-    x: Any,
-    outputs: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    estimator: str = "gaussian_copula",
-    beta: float = 1.0,
-    pmi: str = "ratio",
-    temperature: float = 1.0,
-    bins: int = 30,
-    reduction: str = "mean",
-    reducer: Any = None,
-    shrinkage: float = 0.1,
-    ridge: float = 1e-6,
-    bias_correct: bool = True,
-    dtype: torch.dtype = torch.float64,
-    gather: bool = True,
-) -> torch.Tensor:
-    """Differentiable GIB complexity of a batch (bits), with gradient through ``outputs`` only.
+def gib_complexity(x: Any, outputs: torch.Tensor, y: torch.Tensor, **options: Any) -> torch.Tensor:
+    """Differentiable GIB complexity of a batch (bits): ``gib_terms(...).complexity``.
 
-    Parameters
-    ----------
-    x : torch.Tensor or numpy.ndarray
-        ``(n, N)`` features (data: no gradient), or raw inputs when ``reducer`` is given.
-    outputs : torch.Tensor
-        ``(n, k)`` logits (classification) or ``(n,)`` outputs (regression).
-    y : torch.Tensor
-        ``(n,)`` integer labels or float targets.
-    estimator : {"gaussian_copula", "soft_binning"}
-        The surrogate. ``"soft_binning"`` relaxes ``gibloss.gib(..., estimator="binning",
-        z_code="argmax")``; ``"gaussian_copula"`` relaxes ``estimator="gcmi"`` (whose default
-        ``z_code`` is ``"argmax"``).
-    beta : float
-        The complexity is divided by ``beta``.
-    pmi : {"ratio", "ppmi", "literal", "none"}
-        Weighting of Q's cells.
-    temperature : float
-        Softness of Q's memberships (``softmax(outputs / temperature)``); towards 0 they become
-        hard and the surrogate tends to the exact estimator.
-    bins : int
-        Bins per feature (soft binning), soft bins of a regression output and hard bins of a float
-        target.
-    reduction : {"mean", "sum_vs_whole", "none"}
-        ``"mean"``: Eq. 5, ``sum_i (I(X^i;Q) + I(X^{-i};Q)) / (2 beta N)``. ``"sum_vs_whole"``:
-        Eq. 17, ``sum_i I(X^i;Q) / beta``. ``"none"``: the ``(N,)`` per-feature vector
-        ``(I(X^i;Q) + I(X^{-i};Q)) / (2 beta)`` (its mean is ``"mean"``).
-    reducer : gibloss.reduction.Reducer, optional
-        A fitted reducer applied (without gradient) to ``x`` first.
-    shrinkage, ridge, bias_correct
-        Gaussian-copula options, as in :class:`gibloss.GaussianCopulaEstimator`.
-    dtype : torch.dtype
-        Computation dtype (float64 by default, whatever autocast says).
-    gather : bool
-        Under ``torch.distributed``, gather the global batch first (default).
+    Takes the parameters of :func:`gib_terms` (``estimator``, ``beta``, ``pmi``,
+    ``temperature``, ``bins``, ``reduction``, ``reducer``, ...).
 
     Returns
     -------
     torch.Tensor
-        A scalar (or ``(N,)`` for ``reduction="none"``) in ``dtype``.
+        A scalar (or ``(N,)`` for ``reduction="none"``).
 
     Examples
     --------
     >>> import torch
     >>> from gibloss.functional import gib_complexity
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> _ = torch.manual_seed(0)
     >>> x = torch.randn(64, 5)
     >>> y = (x[:, 0] > 0).long()
     >>> logits = torch.randn(64, 2, requires_grad=True)
-    >>> c = gib_complexity(x, logits, y)
+    >>> c = gib_complexity(x, logits, y, estimator="gaussian_copula")
     >>> c.backward()
     >>> bool(torch.isfinite(logits.grad).all())
     True
     """
-    return gib_terms(
-        x,
-        outputs,
-        y,
-        estimator=estimator,
-        beta=beta,
-        pmi=pmi,
-        temperature=temperature,
-        bins=bins,
-        reduction=reduction,
-        reducer=reducer,
-        shrinkage=shrinkage,
-        ridge=ridge,
-        bias_correct=bias_correct,
-        dtype=dtype,
-        gather=gather,
-    ).complexity
+    return gib_terms(x, outputs, y, **options).complexity

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -21,3 +24,26 @@ settings.load_profile("gibloss")
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def two_process_launcher() -> list[str]:
+    """``accelerate launch`` for two gloo processes on a CPU (design §9), or skip the test."""
+    exe = Path(sys.executable).with_name("accelerate")
+    found = str(exe) if exe.exists() else shutil.which("accelerate")
+    if found is None:
+        pytest.skip("accelerate CLI not installed")
+    return [
+        found,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "0",
+    ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,36 +15,15 @@ import gibloss
 from gibloss import GIBLoss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import two_process_launcher  # noqa: E402
 from ddp_reference import make_batch, make_model  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
 
-def _accelerate() -> list[str]:
-    exe = Path(sys.executable).with_name("accelerate")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("accelerate")
-    if found is None:
-        pytest.skip("accelerate CLI not installed")
-    return [found]
-
-
 def test_two_process_gib_loss_and_gradients_match_single_process(tmp_path: Path) -> None:
     out = tmp_path / "ddp.pt"
-    cmd = _accelerate() + [
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        "0",
+    cmd = two_process_launcher() + [
         str(HERE / "ddp_worker.py"),
         "--out",
         str(out),

@@ -12,6 +12,9 @@ import pytest
 
 import gibloss
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import two_process_launcher  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "GIBLOSS_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
 
@@ -105,22 +108,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_recipe_under_two_processes(tmp_path: Path) -> None:
-    exe = Path(sys.executable).with_name("accelerate")
-    launcher = [
-        str(exe),
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        "0",
-    ]
+    launcher = two_process_launcher()
     out = tmp_path / "ddp"
     proc = _run(
         "adversarial_mnist",

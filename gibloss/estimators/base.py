@@ -50,11 +50,29 @@ class Estimator(ABC):
     def entropy(self, a: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Entropy of ``a`` in bits (differential for continuous estimators)."""
 
-    @abstractmethod
     def mutual_information(
         self, a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = None
     ) -> float:
-        """``I(A; B)`` in bits."""
+        """``I(A; B)`` in bits.
+
+        Both symbols: the plug-in value. One side symbols: :meth:`_mi_with_symbols`. Both
+        continuous: ``H(A) + H(B) - H(A, B)`` from :meth:`entropy` (clipped at 0).
+        """
+        a_disc, b_disc = a.dtype.kind in "iu", b.dtype.kind in "iu"
+        if a_disc and b_disc:
+            return self._discrete_mi(a, b, weights)
+        if a_disc:
+            a, b = b, a
+        if a_disc or b_disc:
+            return float(self._mi_with_symbols(a, b, weights))
+        h_ab = self.entropy(np.hstack([a, b]), weights)
+        return max(float(self.entropy(a, weights) + self.entropy(b, weights) - h_ab), 0.0)
+
+    def _mi_with_symbols(
+        self, a: np.ndarray, codes: np.ndarray, weights: np.ndarray | None
+    ) -> float:
+        """``I(A; C)`` for continuous ``a`` and symbols ``codes`` (default: the whole term)."""
+        return self.feature_terms(a, codes, weights).whole
 
     def feature_terms(
         self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
@@ -62,7 +80,8 @@ class Estimator(ABC):
         """All ``2N + 1`` terms ``I(X; T)``, ``I(X^i; T)``, ``I(X^{-i}; T)``.
 
         The base implementation calls :meth:`mutual_information` ``2N + 1`` times; estimators
-        override it with a batched computation that returns the same numbers.
+        override it with a batched computation that returns the same numbers (and must, since
+        the base :meth:`mutual_information` asks them for the whole term).
         """
         n_features = x.shape[1]
         whole = self.mutual_information(x, target, weights)

@@ -162,24 +162,6 @@ class GaussianCopulaEstimator(Estimator):
         g = self._prepare(a)
         return float(self._entropies(g, self._weights(len(a), weights))[0])
 
-    def mutual_information(
-        self, a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = None
-    ) -> float:
-        a_disc, b_disc = a.dtype.kind in "iu", b.dtype.kind in "iu"
-        if a_disc and b_disc:
-            return self._discrete_mi(a, b, weights)
-        if a_disc:
-            a, b = b, a
-            b_disc = True
-        if b_disc:
-            return float(self.feature_terms(a, b, weights).whole)
-        w = self._weights(len(a), weights)
-        ga, gb = self._prepare(a), self._prepare(b)
-        ha = self._entropies(ga, w)[0]
-        hb = self._entropies(gb, w)[0]
-        hab = self._entropies(np.hstack([ga, gb]), w)[0]
-        return max(float(ha + hb - hab), 0.0)
-
     def feature_terms(
         self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
     ) -> FeatureTerms:

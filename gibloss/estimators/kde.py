@@ -109,22 +109,10 @@ class KDEEstimator(Estimator):
         m = w > 0
         return float(-(w[m] * logp[m]).sum() / _LN2)
 
-    def mutual_information(
-        self, a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = None
+    def _mi_with_symbols(
+        self, a: np.ndarray, codes: np.ndarray, weights: np.ndarray | None
     ) -> float:
-        a_disc, b_disc = a.dtype.kind in "iu", b.dtype.kind in "iu"
-        if a_disc and b_disc:
-            return self._discrete_mi(a, b, weights)
-        w = self._weights(len(a), weights)
-        if a_disc:
-            a, b = b, a
-            b_disc = True
-        if b_disc:
-            return self.feature_terms(a, b, w, per_feature=False).whole
-        ha = self.entropy(a, w)
-        hb = self.entropy(b, w)
-        hab = self.entropy(np.hstack([a, b]), w)
-        return max(ha + hb - hab, 0.0)
+        return self.feature_terms(a, codes, weights, per_feature=False).whole
 
     def feature_terms(
         self,

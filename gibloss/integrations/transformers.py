@@ -4,11 +4,59 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import Trainer, TrainerCallback
 
+from ..loss import GIBLoss
 from ..monitor import InformationPlaneMonitor, record_scalars
 
-__all__ = ["GIBTrainerCallback"]
+__all__ = ["GIBTrainer", "GIBTrainerCallback"]
+
+
+class GIBTrainer(Trainer):
+    """A 🤗 ``Trainer`` whose loss is the model's loss plus a :class:`~gibloss.GIBLoss`.
+
+    Each batch must carry the GIB features of its rows under ``feature_key`` (precomputed once,
+    served beside the inputs, design §6); they are removed from the batch before the model's
+    forward. Under multi-process training the loss gathers the global batch itself. The GIB terms
+    of the last step are logged with the Trainer's logs (``gib/complexity``).
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Those of ``transformers.Trainer``.
+    gib_loss : GIBLoss
+        The regulariser.
+    feature_key : str
+        Batch key of the features (default ``"gib_features"``).
+    """
+
+    def __init__(self, *args: Any, gib_loss: GIBLoss, feature_key: str = "gib_features",
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gib_loss = gib_loss
+        self.feature_key = feature_key
+
+    def _set_signature_columns_if_needed(self) -> None:
+        # keep the feature column when the Trainer drops inputs the model does not take
+        super()._set_signature_columns_if_needed()
+        if self.feature_key not in self._signature_columns:
+            self._signature_columns.append(self.feature_key)
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        if self.feature_key not in inputs:
+            raise KeyError(f"the batch has no {self.feature_key!r}: serve the GIB features of each "
+                           "row beside its inputs")
+        inputs = dict(inputs)
+        features = inputs.pop(self.feature_key)
+        outputs = model(**inputs)
+        loss = outputs.loss + self.gib_loss(features, outputs.logits, inputs["labels"])
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if self.gib_loss.last_terms is not None and "loss" in logs:
+            logs = {**logs, "gib/complexity": float(self.gib_loss.last_terms.complexity.mean())}
+        super().log(logs, *args, **kwargs)
 
 
 class GIBTrainerCallback(TrainerCallback):
