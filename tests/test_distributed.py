@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import gibloss
 from gibloss import GIBLoss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import two_process_launcher  # noqa: E402
+from conftest import run_launched, two_process_launcher  # noqa: E402
 from ddp_reference import make_batch, make_model  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -29,7 +28,8 @@ def test_two_process_gib_loss_and_gradients_match_single_process(tmp_path: Path)
         str(out),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    proc = run_launched(cmd, [out, out.with_suffix(".jsonl"), tmp_path / "ddp.activations"],
+                        timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = torch.load(out)
     assert results["world_size"] == 2
