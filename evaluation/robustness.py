@@ -95,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.key_eps not in args.eps:
         args.eps = sorted({*args.eps, args.key_eps})
     mod = _recipe_module()
-    data, x_train, x_test = mod.load(cfg["data_dir"])
+    cfg.setdefault("dataset", "mnist")
+    data, x_train, x_test = mod.load(cfg)
     n_in = x_train.shape[1]
-    last_hidden = str(2 * len(cfg["hidden"]) - 1)
+    last_hidden = mod.ib_layer(cfg)
     records = gibloss.read_records(run_dir / "metrics.jsonl")
     complexity = final_complexities(records, last_hidden)
 
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         results[setting] = {}
         for seed in cfg["seeds"]:
             path = run_dir / "models" / f"{setting.replace(':', '-')}_seed{seed}.pt"
-            model = mod.build_model(n_in, cfg["hidden"])
+            model = mod.build_model(cfg, n_in)
             model.load_state_dict(torch.load(path, map_location="cpu"))
             res = evaluate_robustness(
                 model, x_test, data.y_test, args.eps, pgd_steps=args.pgd_steps, seed=seed
@@ -158,9 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Robustness: plain versus GIB-regularised training ({len(seeds)} seeds)", ""]
     if data.standin:
         lines += [f"> **Data: {data.description}.** All numbers are from this stand-in.", ""]
+    model_desc = (
+        f"ResNet-20, {cfg['epochs']} epochs, SGD with crops and flips; GIBLoss features: "
+        "KPCA-50 of the images"
+        if cfg["dataset"] == "cifar10"
+        else f"{n_in}-{'-'.join(map(str, cfg['hidden']))}-10 tanh MLP, {cfg['epochs']} epochs, "
+        f"Adam; GIBLoss features: PCA-{cfg['pca_components']} of the pixels"
+    )
     lines += [
-        f"Model: {n_in}-{'-'.join(map(str, cfg['hidden']))}-10 tanh MLP, {cfg['epochs']} "
-        f"epochs, Adam; GIBLoss features: PCA-{cfg['pca_components']} of the pixels. "
+        f"Model: {model_desc}. "
         f"Evaluation on {len(x_test)} held-out images, inputs in [0, 1], eval mode; "
         f"FGSM and PGD-{args.pgd_steps} (random start, step 2.5·eps/steps) via torchattacks. "
         "Cells: mean over seeds [95 % t-interval].",
@@ -225,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, k in (
         ("GIB, GCMI", "gib_gcmi"),
         ("GIB, binning", "gib_binning"),
-        ("IB I(X;T), binning (last hidden layer)", "ib_binning"),
-        ("IB I(X;T), GCMI (last hidden layer)", "ib_gcmi"),
+        ("IB I(X;T), binning (monitored layer)", "ib_binning"),
+        ("IB I(X;T), GCMI (monitored layer)", "ib_gcmi"),
     ):
         c = [complexity[f"{st}/seed{s}"][k] for st, s in runs]
         cells = []

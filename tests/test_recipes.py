@@ -127,3 +127,27 @@ def test_recipe_under_two_processes(tmp_path: Path) -> None:
     assert [r["kind"] for r in recs].count("header") == 1  # one writer
     assert [r["epoch"] for r in recs if r["kind"] == "measurement"] == [0, 1, 2]
     del proc
+
+
+@pytest.mark.slow
+def test_regularised_vs_plain_cifar10_path(tmp_path: Path) -> None:
+    out = tmp_path / "rvp-cifar"
+    _run(
+        "regularised_vs_plain",
+        out,
+        "--dataset",
+        "cifar10",
+        "--settings",
+        "plain",
+        "gaussian_copula:1.0",
+        "--seeds",
+        "0",
+        "--epochs",
+        "1",
+    )
+    assert json.loads((out / "config.json").read_text())["dataset"] == "cifar10"
+    assert sorted(p.name for p in (out / "models").iterdir()) == [
+        "gaussian_copula-1.0_seed0.pt",
+        "plain_seed0.pt",
+    ]
+    assert "STAND-IN: digit-derived 3x32x32" in (out / "summary.md").read_text()
