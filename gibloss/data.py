@@ -64,8 +64,12 @@ class Dataset:
     def subset(self, n_train: int | None, n_test: int | None = None) -> Dataset:
         """The first ``n_train`` / ``n_test`` rows (``None`` keeps all)."""
         return Dataset(
-            self.x_train[:n_train], self.y_train[:n_train], self.x_test[:n_test],
-            self.y_test[:n_test], self.standin, self.description,
+            self.x_train[:n_train],
+            self.y_train[:n_train],
+            self.x_test[:n_test],
+            self.y_test[:n_test],
+            self.standin,
+            self.description,
         )
 
 
@@ -108,8 +112,12 @@ def mnist(data_dir: str | Path | None = None) -> Dataset:
     """
     if data_dir is not None:
         d = Path(data_dir)
-        names = (("xtr", "train-images-idx3-ubyte"), ("ytr", "train-labels-idx1-ubyte"),
-                 ("xte", "t10k-images-idx3-ubyte"), ("yte", "t10k-labels-idx1-ubyte"))
+        names = (
+            ("xtr", "train-images-idx3-ubyte"),
+            ("ytr", "train-labels-idx1-ubyte"),
+            ("xte", "t10k-images-idx3-ubyte"),
+            ("yte", "t10k-labels-idx1-ubyte"),
+        )
         files = {key: _find(d, [name, name.replace("-idx", ".idx")]) for key, name in names}
         missing = [k for k, v in files.items() if v is None]
         if missing:
@@ -140,8 +148,9 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     n_test = int(round(test_fraction * len(x)))
     te, tr = perm[:n_test], perm[n_test:]
-    return Dataset(x[tr], y[tr], x[te], y[te], True,
-                   "STAND-IN: scikit-learn digits (8x8) in place of MNIST")
+    return Dataset(
+        x[tr], y[tr], x[te], y[te], True, "STAND-IN: scikit-learn digits (8x8) in place of MNIST"
+    )
 
 
 # --- CIFAR-10 -------------------------------------------------------------------------------------
@@ -178,8 +187,11 @@ def cifar10(data_dir: str | Path | None = None, n_standin: int = 3000, seed: int
         ytr = np.concatenate([p[1] for p in parts])
         xte, yte = _cifar_batch(test_file)
         return Dataset(
-            torch.tensor(xtr, dtype=torch.float32) / 255.0, torch.tensor(ytr),
-            torch.tensor(xte, dtype=torch.float32) / 255.0, torch.tensor(yte), False,
+            torch.tensor(xtr, dtype=torch.float32) / 255.0,
+            torch.tensor(ytr),
+            torch.tensor(xte, dtype=torch.float32) / 255.0,
+            torch.tensor(yte),
+            False,
             f"CIFAR-10 from {root}",
         )
     from sklearn.datasets import load_digits
@@ -196,8 +208,14 @@ def cifar10(data_dir: str | Path | None = None, n_standin: int = 3000, seed: int
     )
     x = x.clamp(0, 1)
     n_test = n_standin // 5
-    return Dataset(x[n_test:], y[n_test:], x[:n_test], y[:n_test], True,
-                   "STAND-IN: digit-derived 3x32x32 images in place of CIFAR-10")
+    return Dataset(
+        x[n_test:],
+        y[n_test:],
+        x[:n_test],
+        y[:n_test],
+        True,
+        "STAND-IN: digit-derived 3x32x32 images in place of CIFAR-10",
+    )
 
 
 # --- AG News --------------------------------------------------------------------------------------
@@ -247,7 +265,9 @@ def _read_agnews_csv(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 def tokenize_simple(
-    texts: list[str], vocab: dict[str, int] | None = None, max_length: int = 128,
+    texts: list[str],
+    vocab: dict[str, int] | None = None,
+    max_length: int = 128,
     vocab_size: int = 30522,
 ) -> tuple[torch.Tensor, dict[str, int]]:
     """Lower-case word tokenisation into ids (``[CLS]`` = 101, ``[PAD]`` = 0, ``[SEP]`` = 102).
@@ -293,10 +313,12 @@ def agnews(
         t_te, y_te, t_tr, y_tr = texts[:n_test], labels[:n_test], texts[n_test:], labels[n_test:]
         standin, desc = True, "STAND-IN: generated 4-topic headlines in place of AG News"
     if tokenizer is not None:
-        enc = tokenizer(t_tr, padding="max_length", truncation=True, max_length=max_length,
-                        return_tensors="pt")  # type: ignore[operator]
-        enc_te = tokenizer(t_te, padding="max_length", truncation=True, max_length=max_length,
-                           return_tensors="pt")  # type: ignore[operator]
+        enc = tokenizer(
+            t_tr, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt"
+        )  # type: ignore[operator]
+        enc_te = tokenizer(
+            t_te, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt"
+        )  # type: ignore[operator]
         x_tr, x_te = enc["input_ids"], enc_te["input_ids"]
     else:
         x_tr, vocab = tokenize_simple(t_tr, max_length=max_length)
@@ -307,8 +329,9 @@ def agnews(
 # --- the 12-bit task ------------------------------------------------------------------------------
 
 
-def tishby_12bit(data_file: str | Path | None = None, test_fraction: float = 0.2,
-                 seed: int = 0) -> Dataset:
+def tishby_12bit(
+    data_file: str | Path | None = None, test_fraction: float = 0.2, seed: int = 0
+) -> Dataset:
     """The Shwartz-Ziv & Tishby 12-bit task (4096 inputs, binary labels).
 
     With ``data_file`` (their ``var_u.mat``) the original labels are used. Without it, a stand-in
@@ -327,8 +350,11 @@ def tishby_12bit(data_file: str | Path | None = None, test_fraction: float = 0.2
     else:
         x = np.array(list(itertools.product([0, 1], repeat=12)), dtype=np.float32)
         s = 2 * x - 1
-        f = s.sum(1) ** 2 / 12 + (s * np.roll(s, 1, axis=1)).sum(1) + 0.5 * (
-            s * np.roll(s, 2, axis=1)).sum(1)
+        f = (
+            s.sum(1) ** 2 / 12
+            + (s * np.roll(s, 1, axis=1)).sum(1)
+            + 0.5 * (s * np.roll(s, 2, axis=1)).sum(1)
+        )
         order = np.lexsort((np.arange(len(f)), f))
         y = np.zeros(len(f), dtype=np.int64)
         y[order[len(f) // 2 :]] = 1

@@ -53,15 +53,23 @@ def recipe_parser(description: str) -> argparse.ArgumentParser:
     Recipe-specific flags should default to ``None`` so that the paper defaults and ``--quick``
     overrides apply unless a value is given explicitly.
     """
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="a small configuration that finishes in minutes on a CPU")
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small configuration that finishes in minutes on a CPU",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="random seeds (one run each)")
     p.add_argument("--output-dir", type=Path, default=None, help="default runs/<recipe>/")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder with the real data files (else an embedded stand-in is used)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with the real data files (else an embedded stand-in is used)",
+    )
     p.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is present")
     p.add_argument("--interrupt-after", type=int, default=None, help=argparse.SUPPRESS)
     return p
@@ -76,9 +84,12 @@ def set_seed(seed: int) -> None:
 
 def capture_rng() -> dict[str, Any]:
     """The state of every random generator a recipe uses."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(),  # noqa: NPY002
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),  # noqa: NPY002
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
 
 def restore_rng(state: dict[str, Any]) -> None:
@@ -90,8 +101,15 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
-                  world: int = 1, shuffle: bool = True) -> list[torch.Tensor]:
+def epoch_batches(
+    n: int,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    rank: int = 0,
+    world: int = 1,
+    shuffle: bool = True,
+) -> list[torch.Tensor]:
     """This process's index batches for one epoch.
 
     The order depends only on ``(seed, epoch)``; each global batch of ``batch_size`` rows is split
@@ -127,8 +145,9 @@ class Recipe:
         Overrides applied with ``--quick``.
     """
 
-    def __init__(self, name: str, args: argparse.Namespace, paper: dict[str, Any],
-                 quick: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, args: argparse.Namespace, paper: dict[str, Any], quick: dict[str, Any]
+    ) -> None:
         from accelerate import Accelerator
 
         self.name = name
@@ -187,8 +206,9 @@ class Recipe:
         if self.is_main:
             print(message, flush=True)
 
-    def progress(self, iterable: Iterable[Any], total: int | None = None,
-                 desc: str = "") -> Iterator[Any]:
+    def progress(
+        self, iterable: Iterable[Any], total: int | None = None, desc: str = ""
+    ) -> Iterator[Any]:
         """A tqdm progress bar on the main process; the plain iterable elsewhere."""
         if not self.is_main:
             yield from iterable
@@ -198,8 +218,14 @@ class Recipe:
         except ImportError:  # pragma: no cover - tqdm is in the recipes extra
             yield from iterable
             return
-        yield from tqdm(iterable, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True,
-                        disable=os.environ.get("GIBLOSS_NO_PROGRESS") == "1")
+        yield from tqdm(
+            iterable,
+            total=total,
+            desc=desc,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=os.environ.get("GIBLOSS_NO_PROGRESS") == "1",
+        )
 
     def epoch_done(self) -> None:
         """Count an epoch; with the hidden ``--interrupt-after`` flag, die like a killed job."""
@@ -248,13 +274,19 @@ class Recipe:
             return None
         lines = [f"# {self.name}", ""]
         if standin:
-            lines += [f"> **Data: {standin}.** Numbers below are from this stand-in, not the "
-                      "paper's data set.", ""]
+            lines += [
+                f"> **Data: {standin}.** Numbers below are from this stand-in, not the "
+                "paper's data set.",
+                "",
+            ]
         lines += ["## The paper's claim", "", claim, "", "## What this run shows", ""]
         lines += body
-        lines += ["", f"Configuration: `config.json` (quick = {self.config['quick']}); "
-                  f"wall time {time.time() - self.started:.0f} s; "
-                  f"processes {self.world}; device {self.device}."]
+        lines += [
+            "",
+            f"Configuration: `config.json` (quick = {self.config['quick']}); "
+            f"wall time {time.time() - self.started:.0f} s; "
+            f"processes {self.world}; device {self.device}.",
+        ]
         path = self.out / "summary.md"
         path.write_text("\n".join(lines) + "\n")
         self.log(f"[{self.name}] wrote {path}")
@@ -321,7 +353,12 @@ def train_monitored(
         recipe.truncate_metrics(ckpt["metrics_bytes"])
     model, opt = acc.prepare(model, opt)
     monitor = InformationPlaneMonitor(
-        model, probe, path=recipe.metrics_path, run=run, accelerator=acc, resume=ckpt is not None,
+        model,
+        probe,
+        path=recipe.metrics_path,
+        run=run,
+        accelerator=acc,
+        resume=ckpt is not None,
         **monitor_kwargs,
     )
     x, y = x.to(recipe.device), y.to(recipe.device)
@@ -331,8 +368,14 @@ def train_monitored(
         last = epoch == epochs - 1
         measured = epoch % measure_every == 0 or last
         batches = epoch_batches(len(x), batch_size, seed, epoch, recipe.rank, recipe.world)
-        marks = {round((j + 1) * len(batches) / measure_per_epoch) - 1: (j + 1) / measure_per_epoch
-                 for j in range(measure_per_epoch)} if measured else {}
+        marks = (
+            {
+                round((j + 1) * len(batches) / measure_per_epoch) - 1: (j + 1) / measure_per_epoch
+                for j in range(measure_per_epoch)
+            }
+            if measured
+            else {}
+        )
         for b, idx in enumerate(batches):
             xb, yb = x[idx], y[idx]
             if augment is not None:
@@ -351,15 +394,18 @@ def train_monitored(
         if last:
             monitor.close()
         if measured:
-            recipe.save_checkpoint(tag, {
-                "model": acc.unwrap_model(model).state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict() if sched is not None else None,
-                "rng": capture_rng(),
-                "epoch": epoch,
-                "metrics_bytes": recipe.metrics_bytes(),
-                "done": last,
-            })
+            recipe.save_checkpoint(
+                tag,
+                {
+                    "model": acc.unwrap_model(model).state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "rng": capture_rng(),
+                    "epoch": epoch,
+                    "metrics_bytes": recipe.metrics_bytes(),
+                    "done": last,
+                },
+            )
         recipe.epoch_done()
     if not monitor.closed:
         monitor.close()
@@ -383,6 +429,7 @@ def compression_counts(
     runs = [r for r in trs if r.startswith(prefix)]
     hits = sum(
         compression(trs[r]["complexity"], trs[r]["prediction"], trs[r]["time"]).compressed
-        for r in runs if trs[r]["time"].size >= 2
+        for r in runs
+        if trs[r]["time"].size >= 2
     )
     return int(hits), len(runs)

@@ -28,6 +28,7 @@ __all__ = [
     "mlp",
 ]
 
+
 class Square(nn.Module):
     """``x -> x ** 2`` (the simple-function networks of appendix E.3)."""
 
@@ -126,9 +127,12 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> 
     flip = torch.rand(n, generator=generator) < 0.5
     rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)
     cols = (dx[:, None] + torch.arange(w)[None, :]).to(x.device)
-    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
-                 torch.arange(x.shape[1], device=x.device)[None, :, None, None],
-                 rows[:, None, :, None], cols[:, None, None, :]]
+    out = padded[
+        torch.arange(n, device=x.device)[:, None, None, None],
+        torch.arange(x.shape[1], device=x.device)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
     return torch.where(flip.to(x.device)[:, None, None, None], out.flip(3), out)
 
 

@@ -74,13 +74,21 @@ def check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
         raise ValueError(f"the model must return logits of shape (n, k), got {shape}")
     k = out.shape[1]
     if int(y.max()) >= k or int(y.min()) < 0:
-        raise ValueError(f"labels must lie in [0, {k}) for a model with {k} outputs, got range "
-                         f"[{int(y.min())}, {int(y.max())}]")
+        raise ValueError(
+            f"labels must lie in [0, {k}) for a model with {k} outputs, got range "
+            f"[{int(y.min())}, {int(y.max())}]"
+        )
     return k
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
-              device: torch.device, attack: Any = None) -> float:
+def _accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch: int,
+    device: torch.device,
+    attack: Any = None,
+) -> float:
     correct = 0
     for s in range(0, len(x), batch):
         xb, yb = x[s : s + batch].to(device), y[s : s + batch].to(device)
@@ -152,11 +160,16 @@ def evaluate_robustness(
                     continue
                 alpha = pgd_alpha if pgd_alpha is not None else 2.5 * e / pgd_steps
                 torch.manual_seed(seed)
-                atk = torchattacks.PGD(model, eps=e, alpha=alpha, steps=pgd_steps,
-                                       random_start=True)
+                atk = torchattacks.PGD(
+                    model, eps=e, alpha=alpha, steps=pgd_steps, random_start=True
+                )
                 result.pgd[float(e)] = _accuracy(model, x, y, batch_size, device, atk)
-        result.settings = {"pgd_steps": pgd_steps, "pgd_alpha": pgd_alpha or "2.5*eps/steps",
-                           "attacks": list(attacks), "n": len(x)}
+        result.settings = {
+            "pgd_steps": pgd_steps,
+            "pgd_alpha": pgd_alpha or "2.5*eps/steps",
+            "attacks": list(attacks),
+            "n": len(x),
+        }
     finally:
         for m, mode in modes.items():
             m.train(mode)
@@ -178,8 +191,9 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float,
     return m, m - half, m + half
 
 
-def paired_ci(a: Sequence[float], b: Sequence[float],
-              level: float = 0.95) -> tuple[float, float, float]:
+def paired_ci(
+    a: Sequence[float], b: Sequence[float], level: float = 0.95
+) -> tuple[float, float, float]:
     """Mean difference ``a - b`` over paired seeds with its Student-t interval."""
     if len(a) != len(b):
         raise ValueError(f"paired values must have equal lengths, got {len(a)} and {len(b)}")

@@ -10,7 +10,17 @@ import numpy as np
 
 from ._discrete import dense, plugin_entropy, plugin_mi, row_codes
 
-__all__ = ["Estimator", "FeatureTerms"]
+__all__ = ["Estimator", "FeatureTerms", "effective_size", "uniform_if_none"]
+
+
+def effective_size(w: np.ndarray) -> float:
+    """Kish's effective sample size ``(sum w)^2 / sum w^2`` (``n`` for uniform weights)."""
+    return float(w.sum() ** 2 / np.square(w).sum())
+
+
+def uniform_if_none(n: int, weights: np.ndarray | None) -> np.ndarray:
+    """The given (normalised) weights, or uniform weights ``1/n``."""
+    return np.full(n, 1.0 / n) if weights is None else weights
 
 
 @dataclass

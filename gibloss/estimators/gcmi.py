@@ -8,7 +8,7 @@ from scipy.special import ndtri
 
 from ._discrete import plugin_entropy, row_codes
 from ._gaussian import gaussian_entropies, single_thread
-from .base import Estimator, FeatureTerms
+from .base import Estimator, FeatureTerms, effective_size, uniform_if_none
 from .binning import BinningEstimator
 
 __all__ = ["GaussianCopulaEstimator", "copula_normalize"]
@@ -53,10 +53,6 @@ def copula_normalize(a: np.ndarray) -> np.ndarray:
         last = np.minimum.accumulate(np.where(ends, idx, n - 1)[:, ::-1], axis=1)[:, ::-1]
         out[tied[:, None], order[tied]] = ndtri(((first + last) / 2.0 + 1.0) / (n + 1.0))
     return out.T
-
-
-def _n_eff(w: np.ndarray) -> float:
-    return float(w.sum() ** 2 / np.square(w).sum())
 
 
 class GaussianCopulaEstimator(Estimator):
@@ -112,7 +108,7 @@ class GaussianCopulaEstimator(Estimator):
     def _moments(g: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
         """Weighted covariance (unbiased for uniform weights) and the effective sample size."""
         wsum = w.sum()
-        n_eff = _n_eff(w)
+        n_eff = effective_size(w)
         mu = w @ g / wsum
         # E_w[g g^T] - mu mu^T: one GEMM without a centred copy (copula-normalised data have unit
         # scale, so the cancellation costs nothing measurable in float64)
@@ -149,10 +145,6 @@ class GaussianCopulaEstimator(Estimator):
     def _prepare(a: np.ndarray) -> np.ndarray:
         return copula_normalize(a)
 
-    @staticmethod
-    def _weights(n: int, weights: np.ndarray | None) -> np.ndarray:
-        return np.full(n, 1.0 / n) if weights is None else weights
-
     # -- public interface ------------------------------------------------------------------------
 
     def entropy(self, a: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -160,7 +152,7 @@ class GaussianCopulaEstimator(Estimator):
         if a.dtype.kind in "iu":
             return self._discrete_entropy(a, weights)
         g = self._prepare(a)
-        return float(self._entropies(g, self._weights(len(a), weights))[0])
+        return float(self._entropies(g, uniform_if_none(len(a), weights))[0])
 
     def feature_terms(
         self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
@@ -174,7 +166,7 @@ class GaussianCopulaEstimator(Estimator):
         if x.dtype.kind in "iu" and target.dtype.kind in "iu":
             return BinningEstimator().feature_terms(x, target, weights)  # plug-in on symbols
         n, n_feat = x.shape
-        w = self._weights(n, weights)
+        w = uniform_if_none(n, weights)
         g = self._prepare(x)
         keep = g.std(axis=0) > 0
         single = np.zeros(n_feat)

@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ._discrete import row_codes
-from .base import Estimator, FeatureTerms
+from .base import Estimator, FeatureTerms, effective_size, uniform_if_none
 from .binning import BinningEstimator
 
 __all__ = ["KDEEstimator"]
 
 _LN2 = np.log(2.0)
-
-
-def _n_eff(w: np.ndarray) -> float:
-    return float(w.sum() ** 2 / np.square(w).sum())
 
 
 class KDEEstimator(Estimator):
@@ -65,7 +61,7 @@ class KDEEstimator(Estimator):
         keep = sd > 0
         z = (a[:, keep] - mu[keep]) / sd[keep]
         d = max(int(keep.sum()), 1)
-        factor = self.bandwidth_scale * _n_eff(w) ** (-1.0 / (d + 4))
+        factor = self.bandwidth_scale * effective_size(w) ** (-1.0 / (d + 4))
         log_norm = -0.5 * d * np.log(2 * np.pi) - d * np.log(factor) - np.log(sd[keep]).sum()
         return z / factor, log_norm
 
@@ -77,10 +73,6 @@ class KDEEstimator(Estimator):
         """
         per_class = np.exp(-0.5 * d2) @ onehot_w
         return per_class.sum(axis=1), per_class
-
-    @staticmethod
-    def _weights(n: int, weights: np.ndarray | None) -> np.ndarray:
-        return np.full(n, 1.0 / n) if weights is None else weights
 
     def _log_density(self, z: np.ndarray, w: np.ndarray) -> np.ndarray:
         """``log sum_k w_k K(z_j - z_k)`` for every row ``j`` (kernel without its constant)."""
@@ -101,7 +93,7 @@ class KDEEstimator(Estimator):
         """
         if a.dtype.kind in "iu":
             return self._discrete_entropy(a, weights)
-        w = self._weights(len(a), weights)
+        w = uniform_if_none(len(a), weights)
         z, log_norm = self._scaled(a, w)
         if z.shape[1] == 0:
             return 0.0
@@ -133,7 +125,7 @@ class KDEEstimator(Estimator):
         if target.dtype.kind not in "iu":
             return super().feature_terms(x, target, weights)
         n, n_feat = x.shape
-        w = self._weights(n, weights)
+        w = uniform_if_none(n, weights)
         codes, k = row_codes(target)
         onehot_w = np.zeros((n, k))
         onehot_w[np.arange(n), codes] = w
@@ -147,7 +139,7 @@ class KDEEstimator(Estimator):
             return FeatureTerms(0.0, single, complement, {"constant_features": ~keep})
         u = (x[:, keep] - mu[keep]) / sd[keep]  # unit-variance columns
         d = u.shape[1]
-        n_eff = _n_eff(w)
+        n_eff = effective_size(w)
 
         def factor(dim: int) -> float:
             return self.bandwidth_scale * n_eff ** (-1.0 / (dim + 4))

@@ -30,8 +30,9 @@ class GIBTrainer(Trainer):
         Batch key of the features (default ``"gib_features"``).
     """
 
-    def __init__(self, *args: Any, gib_loss: GIBLoss, feature_key: str = "gib_features",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, gib_loss: GIBLoss, feature_key: str = "gib_features", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.gib_loss = gib_loss
         self.feature_key = feature_key
@@ -42,11 +43,18 @@ class GIBTrainer(Trainer):
         if self.feature_key not in self._signature_columns:
             self._signature_columns.append(self.feature_key)
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
         if self.feature_key not in inputs:
-            raise KeyError(f"the batch has no {self.feature_key!r}: serve the GIB features of each "
-                           "row beside its inputs")
+            raise KeyError(
+                f"the batch has no {self.feature_key!r}: serve the GIB features of each "
+                "row beside its inputs"
+            )
         inputs = dict(inputs)
         features = inputs.pop(self.feature_key)
         outputs = model(**inputs)
