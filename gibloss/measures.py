@@ -16,6 +16,7 @@ from ._validation import as_array, as_weights, check_same_length
 from .estimators import BinningEstimator, Estimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
 from .pmi import build_q
+from .records import jsonable
 
 __all__ = ["GIBResult", "IBResult", "entropy", "gib", "ib", "mutual_information", "synergy"]
 
@@ -186,7 +187,7 @@ class GIBResult:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary (arrays become lists)."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 @dataclass
@@ -210,19 +211,7 @@ class IBResult:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary."""
-        return _jsonable(asdict(self))
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+        return jsonable(asdict(self))
 
 
 def _default_z_code(est: Estimator) -> str:
