@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint docs demo bench clean
+.PHONY: venv test lint docs demo bench fuzz clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,13 @@ docs: $(STAMP)
 
 test: lint docs
 	$(PY) -m pytest -q
+
+# Property-based fuzzing of the public API with the "fuzz" hypothesis profile (more than 10^4
+# generated cases in all; the same properties run with a few hundred cases in `make test`).
+FUZZ_TESTS := tests/test_fuzz.py tests/test_properties.py \
+	tests/test_loss.py::test_finite_loss_and_gradients_on_degenerate_batches
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider $(FUZZ_TESTS)
 
 # The main job: plain versus GIB-regularised training on the embedded default (scikit-learn's
 # digits), then clean/FGSM/PGD robustness with intervals -> runs/demo/report.md.

@@ -38,6 +38,7 @@ import torch
 from ._validation import as_array
 from .distributed import gather_batch
 from .estimators._gaussian import (
+    MIN_MASS,
     gaussian_entropies,
     shrunk_entropies_from_rows,
     weighted_covariances,
@@ -46,7 +47,7 @@ from .estimators.binning import BinningEstimator
 from .estimators.gcmi import copula_normalize
 from .pmi import PMI_MODES
 
-__all__ = ["GIBTerms", "SoftQ", "gib_complexity", "gib_terms", "soft_q"]
+__all__ = ["GIBTerms", "SoftQ", "check_options", "gib_complexity", "gib_terms", "soft_q"]
 
 ESTIMATORS = ("gaussian_copula", "soft_binning")
 REDUCTIONS = ("mean", "sum_vs_whole", "none")
@@ -98,8 +99,15 @@ def _entropy(p: torch.Tensor, dim: Any = None) -> torch.Tensor:
 def _memberships(outputs: torch.Tensor, temperature: float, bins: int) -> tuple[torch.Tensor, bool]:
     """Soft codes of Z ``(n, K)`` and whether the task is classification."""
     if outputs.ndim == 2 and outputs.shape[1] >= 2:
-        return torch.softmax(outputs / temperature, dim=1), True
+        # softmax is shift-invariant: subtracting the (detached) row maximum first keeps
+        # outputs / temperature from overflowing for huge logits or tiny temperatures.
+        shifted = outputs - outputs.detach().amax(dim=1, keepdim=True)
+        return torch.softmax(shifted / temperature, dim=1), True
     z = outputs.reshape(-1)
+    # The memberships are invariant to a common scale of z (the bins follow the range), so
+    # divide by the (detached) largest magnitude: no square below can overflow.
+    big = z.detach().abs().max()
+    z = z / torch.where(big > 0, big, torch.ones_like(big))
     # The bins span the batch's own range (as the exact estimator's do); the range is part of the
     # function, so gradients flow through it too.
     lo, hi = z.min(), z.max()
@@ -113,27 +121,59 @@ def _memberships(outputs: torch.Tensor, temperature: float, bins: int) -> tuple[
     return torch.softmax(logits, dim=1), False
 
 
+def _check_targets(y: Any, n: int) -> torch.Tensor:
+    """Validate ``y`` against ``n`` output rows; return it as a 1-D tensor (no copy when possible).
+
+    Accepts ``(n,)`` or ``(n, 1)`` tensors of integer, bool or floating dtype (half precision
+    included); floating targets must be finite.
+    """
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"`y` must be a torch.Tensor, got {type(y).__name__}")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"`y` must have shape (n,) or (n, 1), got shape {tuple(y.shape)}")
+    if y.dtype.is_complex:
+        raise TypeError(f"`y` must hold integer labels or real targets, got dtype {y.dtype}")
+    if y.shape[0] != n:
+        raise ValueError(
+            f"inputs must have the same number of samples (rows): `outputs` has {n}, "
+            f"`y` has {y.shape[0]}"
+        )
+    if y.dtype.is_floating_point and not bool(torch.isfinite(y).all()):
+        bad = int((~torch.isfinite(y)).sum())
+        raise ValueError(f"`y` contains {bad} NaN or infinite value(s)")
+    return y
+
+
 def _target_codes(
     y: torch.Tensor, classification: bool, n_classes: int, bins: int
 ) -> tuple[torch.Tensor, int]:
+    """Hard codes of the (validated, 1-D) target: labels, dense symbols or uniform bins."""
     if classification:
         if y.dtype.is_floating_point or y.dtype == torch.bool:
             raise TypeError(
                 f"`y` must hold integer class labels for logits (n, k), got dtype {y.dtype}"
             )
-        yl = y.reshape(-1).long()
+        yl = y.long()
         if yl.numel() and (int(yl.min()) < 0 or int(yl.max()) >= n_classes):
             raise ValueError(
                 f"`y` labels must lie in [0, {n_classes}) to match the {n_classes} output "
                 f"columns, got range [{int(yl.min())}, {int(yl.max())}]"
             )
         return yl, n_classes
-    yn = y.detach().reshape(-1).cpu().numpy()
-    if yn.dtype.kind in "iub":
-        uniq, inv = np.unique(yn, return_inverse=True)
-        return torch.as_tensor(inv.reshape(-1), device=y.device), int(uniq.size)
-    codes = BinningEstimator(bins=bins).discretize(yn[:, None].astype(np.float64))[:, 0]
-    return torch.as_tensor(codes, device=y.device), int(bins)
+    yd = y.detach()
+    if not yd.dtype.is_floating_point:  # integer or bool symbols
+        uniq, inv = torch.unique(yd.long(), return_inverse=True)
+        return inv.reshape(-1), int(uniq.numel())
+    # Uniform bins over the target's own range, as BinningEstimator(bins=bins) bins it.
+    yf = yd.to(torch.float64)
+    yf = yf * torch.where(torch.isfinite(yf.max() - yf.min()), 1.0, 0.5)  # exact; see binning
+    lo = yf.min()
+    span = yf.max() - lo
+    codes = torch.floor((yf - lo) / torch.where(span > 0, span, torch.ones_like(span)) * bins)
+    codes = codes.clamp(0, bins - 1).long()
+    return torch.where(span > 0, codes, torch.zeros_like(codes)), int(bins)
 
 
 def soft_q(
@@ -167,14 +207,16 @@ def soft_q(
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
     m, classification = _memberships(outputs, temperature, bins)
     n, k = m.shape
-    hard, n_hard = _target_codes(y, classification, k, bins)
+    hard, n_hard = _target_codes(_check_targets(y, n), classification, k, bins)
     onehot = torch.zeros((n, n_hard), dtype=m.dtype, device=m.device)
     onehot[torch.arange(n, device=m.device), hard] = 1.0
     p_hc = onehot.T @ m / n
     p_h = onehot.sum(dim=0) / n
     p_c = p_hc.sum(dim=0)
     denom = p_h[:, None] * p_c[None, :]
-    pos = (p_hc > 0) & (denom > 0)
+    # Cells of negligible mass are empty: dividing by a tiny (not zero) mass overflows the
+    # backward pass and gives NaN gradients (see MIN_MASS).
+    pos = (p_hc > MIN_MASS) & (denom > MIN_MASS)
     ratio = torch.where(pos, p_hc / torch.where(pos, denom, torch.ones_like(denom)), 0.0 * p_hc)
     r = ratio[hard]  # (n, k)
     if pmi == "ratio":
@@ -188,8 +230,9 @@ def soft_q(
             0.0,
         )
     elif pmi == "literal":
+        occupied = pos[hard]
         cnt = (n * p_hc)[hard]
-        f = torch.where(cnt > 0, r / torch.where(cnt > 0, cnt, torch.ones_like(cnt)), 0.0 * r)
+        f = torch.where(occupied, r / torch.where(occupied, cnt, torch.ones_like(cnt)), 0.0 * r)
     else:
         f = torch.ones_like(r)
     mu = m * f
@@ -293,7 +336,7 @@ def _gaussian_terms(
         w_pad = q.mass[idx_t] * torch.as_tensor(valid, device=dev, dtype=dt).unsqueeze(-1)
         m = w_pad.sum(dim=1)  # (groups, K)
         ent = shrunk_entropies_from_rows(g[idx_t], w_pad, shrinkage=shrinkage, ridge=ridge)
-        occ = m.detach() > 0
+        occ = m.detach() > MIN_MASS
         parts.append((ent[0][occ], ent[1][occ], ent[2][occ], m[occ]))
     for rows in groups:
         if rows.size <= d + 1:
@@ -301,7 +344,7 @@ def _gaussian_terms(
         rows_t = torch.as_tensor(rows, device=dev)
         w_h = q.mass[rows_t]
         m_h = w_h.sum(dim=0)
-        occ = m_h.detach() > 0
+        occ = m_h.detach() > MIN_MASS
         cov_h, neff_h = weighted_covariances(g[rows_t], w_h[:, occ])
         parts.append((*gaussian_entropies(cov_h, neff_h, **opts)[:3], m_h[occ]))
     hw, hs, hc, p_q = (torch.cat(t) for t in zip(*parts, strict=True))
@@ -388,6 +431,46 @@ def _features(x: Any, reducer: Any, n: int) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_options(
+    *,
+    estimator: str = "gaussian_copula",
+    beta: float = 1.0,
+    pmi: str = "ratio",
+    temperature: float = 1.0,
+    bins: int = 30,
+    reduction: str = "mean",
+    shrinkage: float = 0.1,
+    ridge: float = 1e-6,
+) -> None:
+    """Validate the keyword options of :func:`gib_terms` (also used by ``GIBLoss.__init__``).
+
+    Raises
+    ------
+    ValueError
+        Naming the first argument that is out of its range or not one of its choices.
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
+    if pmi not in PMI_MODES:
+        raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
+    if not (_is_real(beta) and beta > 0):
+        raise ValueError(f"`beta` must be a positive finite number, got {beta!r}")
+    if not (_is_real(temperature) and temperature > 0):
+        raise ValueError(f"`temperature` must be a positive finite number, got {temperature!r}")
+    if not isinstance(bins, int) or isinstance(bins, bool) or bins < 1:
+        raise ValueError(f"`bins` must be a positive integer, got {bins!r}")
+    if not (_is_real(shrinkage) and 0.0 <= shrinkage <= 1.0):
+        raise ValueError(f"`shrinkage` must lie in [0, 1], got {shrinkage!r}")
+    if not (_is_real(ridge) and ridge >= 0):
+        raise ValueError(f"`ridge` must be a non-negative finite number, got {ridge!r}")
+
+
 def _check_outputs(outputs: Any) -> None:
     if not isinstance(outputs, torch.Tensor):
         raise TypeError(f"`outputs` must be a torch.Tensor, got {type(outputs).__name__}")
@@ -462,26 +545,18 @@ def gib_terms(
         The complexity (per ``reduction``), the per-feature terms, ``I(X; Q)``, the soft
         prediction term and ``H(Q)``.
     """
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
-    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta > 0):
-        raise ValueError(f"`beta` must be a positive finite number, got {beta!r}")
-    if not (
-        isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0
-    ):
-        raise ValueError(f"`temperature` must be a positive finite number, got {temperature!r}")
-    if not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"`bins` must be a positive integer, got {bins!r}")
+    check_options(
+        estimator=estimator,
+        beta=beta,
+        pmi=pmi,
+        temperature=temperature,
+        bins=bins,
+        reduction=reduction,
+        shrinkage=shrinkage,
+        ridge=ridge,
+    )
     _check_outputs(outputs)
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"`y` must be a torch.Tensor, got {type(y).__name__}")
-    if y.reshape(-1).shape[0] != outputs.shape[0]:
-        raise ValueError(
-            f"inputs must have the same number of samples (rows): `outputs` has "
-            f"{outputs.shape[0]}, `y` has {y.reshape(-1).shape[0]}"
-        )
+    y = _check_targets(y, outputs.shape[0])
     with torch.autocast(device_type=outputs.device.type, enabled=False):
         xt = x
         if reducer is not None or not isinstance(x, torch.Tensor):

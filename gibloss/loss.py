@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from .functional import ESTIMATORS, GIBTerms, gib_terms
+from .functional import ESTIMATORS, GIBTerms, check_options, gib_terms
 
 __all__ = ["GIBLoss"]
 
@@ -94,8 +95,22 @@ class GIBLoss(nn.Module):
             raise TypeError(
                 f"unknown GIBLoss option(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
             )
-        if not isinstance(weight, (int, float)) or weight < 0:
-            raise ValueError(f"`weight` must be a non-negative number, got {weight!r}")
+        if (
+            not isinstance(weight, (int, float))
+            or isinstance(weight, bool)
+            or not math.isfinite(weight)
+            or weight < 0
+        ):
+            raise ValueError(f"`weight` must be a non-negative finite number, got {weight!r}")
+        check_options(
+            estimator=_ALIASES[estimator],
+            beta=beta,
+            pmi=pmi,
+            temperature=temperature,
+            bins=bins,
+            reduction=reduction,
+            **{k: v for k, v in options.items() if k in ("shrinkage", "ridge")},
+        )
         self.estimator = _ALIASES[estimator]
         self.weight = float(weight)
         self.beta = beta

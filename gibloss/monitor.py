@@ -9,9 +9,10 @@ Two binning conventions change the science, so both are available:
 
 * ``"per_call"`` — bin edges from each measurement's own min–max (every record);
 * ``"run_range"`` — one range per layer over the whole run (Saxe et al.). The range is only known
-  at the end, so the monitor keeps the probe's layer activations (float16, compressed, one file per
-  measurement beside the records) and :meth:`close` (or :func:`recompute_run_range`) appends the
-  IB records of this convention. Every IB record says which convention produced it.
+  at the end, so the monitor keeps the probe's layer activations (float16 unless a value needs a
+  wider dtype, compressed, one file per measurement beside the records) and :meth:`close` (or
+  :func:`recompute_run_range`) appends the IB records of this convention. Every IB record says
+  which convention produced it.
 """
 
 from __future__ import annotations
@@ -395,7 +396,7 @@ class InformationPlaneMonitor:
 
     def _keep(self, acts: dict[str, np.ndarray], step: int | None, epoch: float | None) -> None:
         meta = {"index": self._count, "step": step, "epoch": epoch}
-        small = {k: v.astype(np.float16) for k, v in acts.items()}
+        small = {k: _compact(v) for k, v in acts.items()}
         if self.activations_dir is None:
             self._memory_activations.append(small)
             self._meta.append(meta)
@@ -443,6 +444,20 @@ class InformationPlaneMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _compact(a: np.ndarray) -> np.ndarray:
+    """``a`` in the smallest float dtype (float16, float32, float64) that holds it finitely.
+
+    Activations are kept small on disk; one above float16's 65504 (a regression output in raw
+    units, an unnormalised layer) would become inf there and break the run-wide range.
+    """
+    a = np.asarray(a)
+    peak = float(np.abs(a).max()) if a.size else 0.0
+    for dt in (np.float16, np.float32):
+        if peak <= float(np.finfo(dt).max):
+            return a.astype(dt)
+    return a.astype(np.float64)
 
 
 def _run_range_records(

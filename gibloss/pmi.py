@@ -250,4 +250,6 @@ def pmi_weights(
     >>> bool(w[0] > w[3])                          # correct rows weigh more
     True
     """
+    if mode not in PMI_MODES:
+        raise ValueError(f"`mode` must be one of {PMI_MODES}, got {mode!r}")
     return build_q(z, y, pmi=mode, z_code=z_code, bins=bins).weights

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -13,14 +14,53 @@ import matplotlib
 import numpy as np
 import pytest
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 matplotlib.use("Agg")
 
-# 300 hypothesis cases per property in CI; GIBLOSS_HYPOTHESIS_EXAMPLES raises it (e.g. 10000).
+# Hypothesis profiles: "gibloss" (make test) runs a few hundred cases per property; "fuzz" (make
+# fuzz, selected with HYPOTHESIS_PROFILE=fuzz) runs enough that the fuzz properties together
+# generate more than 10^4 cases. GIBLOSS_HYPOTHESIS_EXAMPLES overrides either count.
+_EXAMPLES = os.environ.get("GIBLOSS_HYPOTHESIS_EXAMPLES")
+# Hypothesis' own files (its constants cache) go to a temporary folder, not the repository.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="gibloss-hypothesis-"))
+
+# No example database: tests write only under temporary folders (a failure prints its blob).
 settings.register_profile(
-    "gibloss", max_examples=int(os.environ.get("GIBLOSS_HYPOTHESIS_EXAMPLES", "300")), deadline=None
+    "gibloss", max_examples=int(_EXAMPLES or 300), deadline=None, print_blob=True, database=None
 )
-settings.load_profile("gibloss")
+settings.register_profile(
+    "fuzz", max_examples=int(_EXAMPLES or 1600), deadline=None, print_blob=True, database=None
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gibloss"))
+
+
+class CaseCounter:
+    """Counts the generated cases that the properties ran (printed at the end of the session)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def tick(self) -> None:
+        self.count += 1
+
+
+_CASES = CaseCounter()
+
+
+@pytest.fixture(scope="session")
+def case_counter() -> CaseCounter:
+    return _CASES
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _CASES.count:
+        failed = len(terminalreporter.stats.get("failed", []))
+        profile = os.environ.get("HYPOTHESIS_PROFILE", "gibloss")
+        terminalreporter.write_line(
+            f"property cases generated: {_CASES.count} (profile {profile!r}, "
+            f"{settings.default.max_examples} per property); failed properties: {failed}"
+        )
 
 
 @pytest.fixture

@@ -45,10 +45,28 @@ def combine(a: np.ndarray, ka: int, b: np.ndarray, kb: int) -> tuple[np.ndarray,
     return dense(a * kb + b)
 
 
+def _compact_columns(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map every column to ``0 .. card-1`` without collisions (negative or sparse symbols too).
+
+    A column whose range fits in ``n`` values is shifted by its minimum; a wider one is
+    dense-coded, so that the mixed-radix product in :func:`row_codes` never sees a negative digit
+    or a cardinality larger than the number of rows.
+    """
+    n = codes.shape[0]
+    lo, hi = codes.min(axis=0), codes.max(axis=0)
+    out = codes - lo
+    cards = (hi - lo + 1).astype(np.int64)
+    for j in np.flatnonzero(cards > n):
+        out[:, j], cards[j] = dense(codes[:, j])
+    return out, cards
+
+
 def row_codes(codes: np.ndarray, cards: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Joint row identity of an integer matrix ``(n, d)``: one dense code per distinct row.
 
-    Columns are combined in mixed radix while the product stays inside int64, then densified.
+    Columns are first made collision-free digits (:func:`_compact_columns`: negative or sparse
+    symbols are fine), then combined in mixed radix while the product stays inside int64, then
+    densified.
     Once the rows are all distinct, later columns cannot split them further and are skipped (wide
     layers become injective after a few columns).
     """
@@ -56,7 +74,7 @@ def row_codes(codes: np.ndarray, cards: np.ndarray | None = None) -> tuple[np.nd
     if d == 1:
         return dense(codes[:, 0])
     if cards is None:
-        cards = codes.max(axis=0) + 1
+        codes, cards = _compact_columns(codes)
     out = np.zeros(n, dtype=np.int64)
     k = 1
     for j in range(d):

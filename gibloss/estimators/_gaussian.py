@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import torch
 
 __all__ = [
+    "MIN_MASS",
     "gaussian_entropies",
     "shrunk_entropies_from_rows",
     "single_thread",
@@ -43,12 +44,19 @@ _LN2 = math.log(2.0)
 _CONST = 0.5 * (math.log(2 * math.pi) + 1.0)
 
 
+#: Probability mass below which a soft cell (or a soft table entry) is treated as empty. Masses
+#: sum to one, so such a cell changes any term by less than ``1e-12 * log2(n)`` bits; dividing by
+#: it instead would overflow the backward pass (``d(w / m)/dm = -w / m**2``) and turn the
+#: gradient into NaN through ``inf * 0``.
+MIN_MASS = 1e-12
+
+
 def weighted_covariances(g: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted covariances of ``g`` ``(n, d)`` under each weight column of ``w`` ``(n, C)``.
 
     Each column is normalised to sum to one; the covariance is made unbiased with the effective
     sample size ``n_eff = (sum w)^2 / sum w^2`` (Ince et al.'s ``n - 1`` for uniform weights).
-    Columns must have positive mass.
+    Columns must have a mass above :data:`MIN_MASS` (callers drop lighter cells).
 
     Returns
     -------
@@ -163,8 +171,8 @@ def shrunk_entropies_from_rows(
     g : torch.Tensor
         ``(..., r, d)`` rows.
     w : torch.Tensor
-        ``(..., r, C)`` non-negative weights, one column per covariance. Columns with zero total
-        give meaningless values (callers drop them).
+        ``(..., r, C)`` non-negative weights, one column per covariance. Columns whose
+        total is at most :data:`MIN_MASS` give meaningless (finite) values; callers drop them.
 
     Returns
     -------
@@ -173,7 +181,10 @@ def shrunk_entropies_from_rows(
     """
     r, d = g.shape[-2:]
     mass = w.sum(dim=-2, keepdim=True)
-    wn = w / torch.where(mass > 0, mass, torch.ones_like(mass))
+    # Columns at or below MIN_MASS are dropped by the callers; give them zero weights (not
+    # w / tiny) so that their backward is finite too.
+    heavy = mass > MIN_MASS
+    wn = torch.where(heavy, w / torch.where(heavy, mass, torch.ones_like(mass)), 0.0 * w)
     sq = (wn * wn).sum(dim=-2)
     n_eff = 1.0 / torch.where(sq > 0, sq, torch.ones_like(sq))
     factor = torch.where(n_eff > 1, n_eff / (n_eff - 1).clamp_min(1e-12), torch.ones_like(n_eff))

@@ -85,20 +85,20 @@ class BinningEstimator(Estimator):
             return out
         b = self.bins
         if self.strategy == "uniform":
-            lo = a.min(axis=0)
-            span = a.max(axis=0) - lo
-            safe = np.where(span > 0, span, 1.0)
-            codes = np.floor((a - lo) / safe * b).astype(np.int64)
-            codes = np.clip(codes, 0, b - 1)
-            codes[:, span <= 0] = 0
-            return codes
+            return _equal_width_codes(a, a.min(axis=0), a.max(axis=0), b)
         if self.strategy == "fixed":
             lo, hi = self.range  # type: ignore[misc]
-            codes = np.floor((a - lo) / (hi - lo) * b).astype(np.int64)
-            return np.clip(codes, 0, b - 1)
+            clipped = np.clip(a, lo, hi)  # values outside the range go to the edge bins
+            n_col = a.shape[1]
+            return _equal_width_codes(clipped, np.full(n_col, lo), np.full(n_col, hi), b)
         if self.strategy == "width":
-            codes = np.floor(a / self.width).astype(np.int64)
-            return codes - codes.min(axis=0)
+            # Dense-coded: memory stays O(n) however far apart the values are, and floor() is
+            # taken in float64, so no int64 cast can overflow for huge magnitudes.
+            cells = np.floor(a / self.width)
+            out = np.empty(a.shape, dtype=np.int64)
+            for j in range(a.shape[1]):
+                out[:, j], _ = dense(cells[:, j])
+            return out
         # quantile
         qs = np.linspace(0.0, 1.0, b + 1)[1:-1]
         out = np.empty(a.shape, dtype=np.int64)
@@ -229,6 +229,28 @@ class BinningEstimator(Estimator):
             "target_entropy": h_t,
         }
         return FeatureTerms(whole, single, complement, diagnostics)
+
+
+def _equal_width_codes(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int) -> np.ndarray:
+    """``floor((a - lo) / (hi - lo) * bins)`` clipped to ``[0, bins)``; a zero span gives bin 0.
+
+    Columns whose span overflows float64 (values near ``±1.8e308``) are halved first, an exact
+    operation, so their codes are the same as in exact arithmetic.
+    """
+    with np.errstate(over="ignore"):
+        span = hi - lo
+    huge = ~np.isfinite(span)
+    if huge.any():
+        a = a.copy()
+        a[:, huge] *= 0.5
+        lo, hi = lo.copy(), hi.copy()
+        lo[huge] *= 0.5
+        hi[huge] *= 0.5
+        span = hi - lo
+    safe = np.where(span > 0, span, 1.0)
+    codes = np.clip(np.floor((a - lo) / safe * bins), 0, bins - 1).astype(np.int64)
+    codes[:, span <= 0] = 0
+    return codes
 
 
 @dataclass

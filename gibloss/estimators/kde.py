@@ -13,6 +13,18 @@ __all__ = ["KDEEstimator"]
 _LN2 = np.log(2.0)
 
 
+def _unit_range(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns divided by their largest magnitude (float64), and those magnitudes.
+
+    Standardising before any square keeps huge (``|x| > 1e154``) and tiny values finite: the
+    squared deviations of the raw columns would overflow to inf or underflow to 0.
+    """
+    a = a.astype(np.float64)
+    scale = np.abs(a).max(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return a / scale, scale
+
+
 class KDEEstimator(Estimator):
     """Resubstitution KDE estimates with product Gaussian kernels and Scott's-rule bandwidths.
 
@@ -55,14 +67,15 @@ class KDEEstimator(Estimator):
 
     def _scaled(self, a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
         """Columns divided by their std (constant columns dropped) and the Scott factor."""
-        a = a.astype(np.float64)
+        a, scale = _unit_range(a)
         mu = (w[:, None] * a).sum(axis=0)
         sd = np.sqrt((w[:, None] * (a - mu) ** 2).sum(axis=0))
         keep = sd > 0
         z = (a[:, keep] - mu[keep]) / sd[keep]
         d = max(int(keep.sum()), 1)
         factor = self.bandwidth_scale * effective_size(w) ** (-1.0 / (d + 4))
-        log_norm = -0.5 * d * np.log(2 * np.pi) - d * np.log(factor) - np.log(sd[keep]).sum()
+        log_sd = np.log(sd[keep]) + np.log(scale[keep])  # the original columns' std
+        log_norm = -0.5 * d * np.log(2 * np.pi) - d * np.log(factor) - log_sd.sum()
         return z / factor, log_norm
 
     def _block_stats(self, d2: np.ndarray, onehot_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +143,7 @@ class KDEEstimator(Estimator):
         onehot_w = np.zeros((n, k))
         onehot_w[np.arange(n), codes] = w
         pc = onehot_w.sum(axis=0)
+        x, _ = _unit_range(x)  # MI is scale-free; this keeps the squares below overflow
         mu = (w[:, None] * x).sum(axis=0)
         sd = np.sqrt((w[:, None] * (x - mu) ** 2).sum(axis=0))
         keep = sd > 0
