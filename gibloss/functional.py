@@ -407,8 +407,9 @@ class GIBTerms:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain Python numbers and lists."""
+        c = self.complexity.detach()
         return {
-            "complexity": float(self.complexity.detach()),
+            "complexity": float(c) if c.numel() == 1 else c.cpu().tolist(),
             "prediction": float(self.prediction.detach()),
             "whole": float(self.whole.detach()),
             "h_q": float(self.h_q.detach()),

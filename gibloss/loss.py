@@ -138,6 +138,38 @@ class GIBLoss(nn.Module):
             **self.options,
         )
 
+    def measure(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> GIBTerms:
+        """The value of the quantity this loss relaxes, without gradient, on all rows given.
+
+        Q is the stochastic encoder ``softmax(outputs / temperature)`` (soft bins for a regression
+        output); the terms are its exact plug-in (soft binning) or Gaussian-copula GIB. Nothing is
+        gathered across processes: pass the rows you want measured (a held-out probe, the
+        training set). With hard memberships (``temperature → 0``) it tends to the exact
+        ``gibloss.gib(x, outputs, y, estimator=..., z_code="argmax")``; for any temperature it
+        equals ``gibloss.gib(..., z_code="soft", temperature=...)``. The weight is not applied.
+
+        Returns
+        -------
+        GIBTerms
+            Detached terms (bits).
+        """
+        options = {**self.options, "gather": False}
+        with torch.no_grad():
+            terms = gib_terms(
+                x,
+                outputs.detach(),
+                y,
+                estimator=self.estimator,
+                beta=self.beta,
+                pmi=self.pmi,
+                temperature=self.temperature,
+                bins=self.bins,
+                reduction=self.reduction,
+                reducer=self.reducer,
+                **options,
+            )
+        return terms.detach()
+
     def forward(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``weight * complexity`` in the dtype of ``outputs`` (at least float32)."""
         terms = self.terms(x, outputs, y)

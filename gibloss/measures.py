@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_array, as_weights, check_same_length
-from .estimators import BinningEstimator, Estimator, get_estimator
+from .estimators import BinningEstimator, Estimator, GaussianCopulaEstimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
 from .pmi import build_q
 from .records import jsonable
@@ -232,6 +232,7 @@ def gib(
     variant: str = "synergy",
     bins: int | None = None,
     random_state: int | None = 0,
+    temperature: float = 1.0,
     **options: Any,
 ) -> GIBResult:
     """Generalized Information Bottleneck terms (paper Eq. 5; Eq. 17 with ``variant``).
@@ -255,10 +256,15 @@ def gib(
         ``"weighted"``: MI under the weighted empirical measure (deterministic). ``"resample"``:
         draw ``n`` rows with replacement with probabilities given by the weights (seeded by
         ``random_state``), then use uniform weights — the paper's wording taken literally.
-    z_code : {"auto", "probs", "logits", "argmax"}
+    z_code : {"auto", "probs", "logits", "argmax", "soft"}
         How Z is discretised for Q and the prediction term. ``"auto"`` is ``"probs"`` for binning
         (the paper bins model outputs) and ``"argmax"`` for GCMI and KDE (their class-conditional
-        models need few, populated cells).
+        models need few, populated cells). ``"soft"``: the stochastic encoder
+        ``Q ~ softmax(z / temperature)`` (Gaussian-Parzen soft bins for a regression output);
+        the terms are the exact plug-in (binning) or Gaussian-copula values of that encoder,
+        computed by the same code as :class:`gibloss.GIBLoss`, so they equal
+        ``GIBLoss(...).measure`` on the same rows. Binning (uniform strategy) and GCMI only;
+        ``q="cell"`` and ``sampling="weighted"``.
     q : {"cell", "pmi"}
         Q's value: the cell ``(z, y)`` or the value of the pointwise log-ratio.
     variant : {"synergy", "sum_vs_whole"}
@@ -268,6 +274,8 @@ def gib(
         name — for the estimator too. Defaults to the estimator's ``bins`` for binning, else 30.
     random_state : int, optional
         Seed for ``sampling="resample"``.
+    temperature : float, default 1.0
+        Softness of Q for ``z_code="soft"`` (ignored otherwise).
     **options
         Hyper-parameters of a named estimator.
 
@@ -300,6 +308,8 @@ def gib(
         z_code = _default_z_code(est)
     if bins is None:
         bins = est.bins if isinstance(est, BinningEstimator) else 30
+    if z_code == "soft":
+        return _soft_gib(x, z, y, est, beta, pmi, q, sampling, variant, bins, temperature)
     xa = as_array(x, "x")
     za = as_array(z, "z")
     check_same_length(x=xa, z=za)
@@ -341,6 +351,84 @@ def gib(
         whole=float(terms.whole),
         settings=settings,
         diagnostics=diagnostics,
+    )
+
+
+def _soft_gib(
+    x: Any,
+    z: Any,
+    y: Any,
+    est: Estimator,
+    beta: float,
+    pmi: str | None,
+    q: str,
+    sampling: str,
+    variant: str,
+    bins: int,
+    temperature: float,
+) -> GIBResult:
+    """``gib(..., z_code="soft")``: the differentiable core evaluated without gradient."""
+    import torch
+
+    from .functional import gib_terms
+
+    if isinstance(est, GaussianCopulaEstimator):
+        surrogate = "gaussian_copula"
+        opts = {"shrinkage": est.shrinkage, "ridge": est.ridge, "bias_correct": est.bias_correct}
+    elif isinstance(est, BinningEstimator) and est.strategy == "uniform" and est.bins == bins:
+        surrogate, opts = "soft_binning", {}
+    else:
+        raise ValueError(
+            "`z_code`='soft' needs estimator 'binning' (uniform strategy, its bins equal to "
+            f"`bins`) or 'gcmi', got {est!r}"
+        )
+    if q != "cell":
+        raise ValueError(f"`q` must be 'cell' with z_code='soft', got {q!r}")
+    if sampling != "weighted":
+        raise ValueError(f"`sampling` must be 'weighted' with z_code='soft', got {sampling!r}")
+    xa = as_array(x, "x")
+    za = as_array(z, "z")
+    check_same_length(x=xa, z=za)
+    if za.dtype.kind not in "f":
+        raise TypeError(f"`z` must hold float outputs for z_code='soft', got dtype {za.dtype}")
+    ya = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+    pmi = "ratio" if pmi is None else pmi
+    with torch.no_grad():
+        terms = gib_terms(
+            xa,
+            torch.as_tensor(za[:, 0] if za.shape[1] == 1 else za),
+            torch.as_tensor(ya),
+            estimator=surrogate,
+            beta=beta,
+            pmi=pmi,
+            temperature=temperature,
+            bins=bins,
+            reduction="mean" if variant == "synergy" else "sum_vs_whole",
+            gather=False,
+            **opts,
+        )
+    complexity = float(terms.complexity)
+    prediction = float(terms.prediction)
+    settings = {
+        "estimator": repr(est),
+        "z_code": "soft",
+        "temperature": float(temperature),
+        "pmi": pmi,
+        "q": q,
+        "beta": float(beta),
+        "variant": variant,
+        "sampling": sampling,
+        "bins": bins,
+    }
+    return GIBResult(
+        prediction=prediction,
+        complexity=complexity,
+        objective=prediction - complexity,
+        single=terms.single.cpu().numpy(),
+        complement=terms.complement.cpu().numpy(),
+        whole=float(terms.whole),
+        settings=settings,
+        diagnostics={"h_q": float(terms.h_q)},
     )
 
 

@@ -18,7 +18,7 @@ Two binning conventions change the science, so both are available:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,10 @@ def record_scalars(record: dict[str, Any]) -> dict[str, float]:
         for layer, terms in layers.items():
             for k in ("complexity", "prediction"):
                 out[f"ib/{est}/{layer}/{k}"] = float(terms[k])
+    for name, terms in (record.get("losses") or {}).items():
+        for k in ("complexity", "prediction", "h_q"):
+            if isinstance(terms[k], (int, float)):  # not reduction="none"'s per-feature list
+                out[f"loss_measure/{name}/{k}"] = float(terms[k])
     return out
 
 
@@ -123,6 +127,10 @@ class InformationPlaneMonitor:
     resume : bool
         Continue the run ``run`` in an existing ``path``: no new header, measurement indices go
         on, kept activations of measurements without a record are dropped.
+    losses : mapping of str to GIBLoss, optional
+        Regularisers whose target to record: at every measurement, ``loss.measure`` on the
+        probe (features, or raw inputs when the loss has its own reducer) goes into the record
+        under ``"losses"``, so the quantity a loss optimises can be watched on held-out rows.
 
     Examples
     --------
@@ -156,6 +164,7 @@ class InformationPlaneMonitor:
         reduce_conv: str = "mean",
         accelerator: Any = None,
         resume: bool = False,
+        losses: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
@@ -172,6 +181,13 @@ class InformationPlaneMonitor:
             raise ValueError(f"`every` must be a positive integer, got {every!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+        self.losses = dict(losses or {})
+        for name, loss in self.losses.items():
+            if not callable(getattr(loss, "measure", None)):
+                raise TypeError(
+                    f"`losses[{name!r}]` must have a measure(x, outputs, y) method (a GIBLoss), "
+                    f"got {type(loss).__name__}"
+                )
         self.accelerator = accelerator
         self.model = accelerator.unwrap_model(model) if accelerator is not None else model
         x, y = probe
@@ -378,6 +394,11 @@ class InformationPlaneMonitor:
                 if k not in ("complement_unique_fraction",)
             }
             record["gib"][est.name] = d
+        if self.losses:
+            record["losses"] = {
+                name: loss.measure(self._loss_inputs(loss), out, self.y).as_dict()
+                for name, loss in self.losses.items()
+            }
         if "run_range" in self.conventions:
             self._keep(acts, step, epoch)
         record["seconds"] = time.perf_counter() - t0
@@ -387,6 +408,10 @@ class InformationPlaneMonitor:
             self.accelerator.log(record_scalars(record), step=step)
         self._barrier()
         return record
+
+    def _loss_inputs(self, loss: Any) -> Any:
+        """What a loss's ``x`` is on the probe: raw inputs for its own reducer, else features."""
+        return self.x if getattr(loss, "reducer", None) is not None else self.features
 
     def step(self, step: int, *, epoch: float | None = None) -> dict[str, Any] | None:
         """Measure when ``step % every == 0`` (call it every training step); else do nothing."""
