@@ -28,7 +28,6 @@ stays exact.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,15 +36,10 @@ import torch
 
 from ._validation import as_array
 from .distributed import gather_batch
-from .estimators._gaussian import (
-    MIN_MASS,
-    gaussian_entropies,
-    shrunk_entropies_from_rows,
-    weighted_covariances,
-)
-from .estimators.binning import BinningEstimator
+from .estimators._gaussian import class_conditional_terms
+from .estimators.binning import BinningEstimator, partition_terms
 from .estimators.gcmi import copula_normalize
-from .pmi import PMI_MODES
+from .pmi import PMI_MODES, pmi_mass
 
 __all__ = ["GIBTerms", "SoftQ", "check_options", "gib_complexity", "gib_terms", "soft_q"]
 
@@ -208,95 +202,20 @@ def soft_q(
     m, classification = _memberships(outputs, temperature, bins)
     n, k = m.shape
     hard, n_hard = _target_codes(_check_targets(y, n), classification, k, bins)
-    onehot = torch.zeros((n, n_hard), dtype=m.dtype, device=m.device)
-    onehot[torch.arange(n, device=m.device), hard] = 1.0
-    p_hc = onehot.T @ m / n
-    p_h = onehot.sum(dim=0) / n
-    p_c = p_hc.sum(dim=0)
-    denom = p_h[:, None] * p_c[None, :]
-    # Cells of negligible mass are empty: dividing by a tiny (not zero) mass overflows the
-    # backward pass and gives NaN gradients (see MIN_MASS).
-    pos = (p_hc > MIN_MASS) & (denom > MIN_MASS)
-    ratio = torch.where(pos, p_hc / torch.where(pos, denom, torch.ones_like(denom)), 0.0 * p_hc)
-    r = ratio[hard]  # (n, k)
-    if pmi == "ratio":
-        f = r
-    elif pmi == "ppmi":
-        rp = r > 0
-        f = torch.clamp_min(
-            torch.where(
-                rp, torch.log2(torch.where(rp, r, torch.ones_like(r))), torch.zeros_like(r)
-            ),
-            0.0,
-        )
-    elif pmi == "literal":
-        occupied = pos[hard]
-        cnt = (n * p_hc)[hard]
-        f = torch.where(occupied, r / torch.where(occupied, cnt, torch.ones_like(cnt)), 0.0 * r)
-    else:
-        f = torch.ones_like(r)
-    mu = m * f
-    total = mu.sum()
-    if float(total.detach()) <= 0:
-        warnings.warn(
-            f"pmi={pmi!r}: no cell has positive weight (Z and Y look independent); "
-            "falling back to uniform weights",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        mu, total = m, m.sum()
-    return SoftQ(hard=hard, n_hard=n_hard, mass=mu / total, contingency=p_hc)
+    cols = torch.arange(k, device=m.device).repeat(n)
+    rows = torch.arange(n, device=m.device).repeat_interleave(k)
+    mass, p_hc, _ = pmi_mass(m.reshape(-1), rows, cols, hard, n_hard, k, pmi)
+    return SoftQ(hard=hard, n_hard=n_hard, mass=mass.view(n, k), contingency=p_hc)
 
 
 # --- the two surrogates ---------------------------------------------------------------------------
 
 
-def _partition_mi(codes: np.ndarray, card: int, q: SoftQ, h_q: torch.Tensor) -> torch.Tensor:
-    """``I(S; Q)`` for a hard partition ``S`` of the rows and soft Q (one plug-in table)."""
-    dev = q.mass.device
-    idx = torch.as_tensor(codes, device=dev) * q.n_hard + q.hard
-    table = q.mass.new_zeros((card * q.n_hard, q.mass.shape[1])).index_add(0, idx, q.mass)
-    table = table.view(card, q.n_hard, -1)
-    return _entropy(table.sum(dim=(1, 2))) + h_q - _entropy(table)
-
-
 def _soft_binning_terms(
     x: np.ndarray, q: SoftQ, estimator: BinningEstimator
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    n, n_feat = x.shape
-    parts = estimator.partitions(x)
-    h_q = _entropy(q.cell_mass())
-    dev = q.mass.device
-    # Singles: one table (feature, bin, target code, soft code) for all features at once.
-    bmax = int(parts.single_cards.max())
-    kh, kc = q.n_hard, q.mass.shape[1]
-    feat = torch.arange(n_feat, device=dev)[None, :]
-    codes = torch.as_tensor(parts.single, device=dev)
-    idx = ((feat * bmax + codes) * kh + q.hard[:, None]).reshape(-1)
-    src = q.mass.unsqueeze(1).expand(n, n_feat, kc).reshape(-1, kc)
-    table = q.mass.new_zeros((n_feat * bmax * kh, kc)).index_add(0, idx, src)
-    table = table.view(n_feat, bmax, kh, kc)
-    single = _entropy(table.sum(dim=(2, 3)), dim=1) + h_q - _entropy(table, dim=(1, 2, 3))
-
-    # Rows that are each their own state: I = H(row mass) + H(Q) - H(mass), shared by all.
-    def injective() -> torch.Tensor:
-        return _entropy(q.mass.sum(dim=1)) + h_q - _entropy(q.mass)
-
-    if parts.whole_card == n:
-        whole = injective()
-    else:
-        whole = _partition_mi(parts.whole, parts.whole_card, q, h_q)
-    comps = []
-    inj = None
-    for part in parts.complement:
-        if part is None:
-            comps.append(whole)
-        elif part[1] == n:
-            inj = injective() if inj is None else inj
-            comps.append(inj)
-        else:
-            comps.append(_partition_mi(part[0], part[1], q, h_q))
-    return whole, single, torch.stack(comps)
+    terms = partition_terms(estimator.partitions(x), q.hard, q.n_hard, q.mass)
+    return terms.whole, terms.single, terms.complement
 
 
 def _gaussian_terms(
@@ -311,55 +230,15 @@ def _gaussian_terms(
     if not keep.any():
         return zero, zeros, zeros
     g = torch.as_tensor(g_all[:, keep], dtype=dt, device=dev)
-    d = g.shape[1]
-    opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct}
-    row_mass = q.mass.sum(dim=1, keepdim=True)
-    cov, n_eff = weighted_covariances(g, row_mass)
-    h_all = gaussian_entropies(cov, n_eff, **opts)
-    # Q cells (h, c) weigh sample j by [h_j = h] mu_j(c): cell (h, c) only sees the rows of
-    # target code h, so the moments are computed per target code (n K d^2, not n K^2 d^2); with
-    # at most d + 1 rows every cell is shrunk and the r x r (Woodbury) path gives the same
-    # entropies for O(r^2 d). Empty cells are left out.
-    parts: list[tuple[torch.Tensor, ...]] = []
-    hard_np = q.hard.detach().cpu().numpy()
-    present = np.unique(hard_np)
-    groups = [np.flatnonzero(hard_np == h) for h in present]
-    small = [rows for rows in groups if rows.size <= d + 1]
-    if small:  # one batched call, groups padded with zero-weight rows
-        r_max = max(rows.size for rows in small)
-        idx = np.zeros((len(small), r_max), dtype=np.int64)
-        valid = np.zeros((len(small), r_max), dtype=bool)
-        for b, rows in enumerate(small):
-            idx[b, : rows.size] = rows
-            valid[b, : rows.size] = True
-        idx_t = torch.as_tensor(idx, device=dev)
-        w_pad = q.mass[idx_t] * torch.as_tensor(valid, device=dev, dtype=dt).unsqueeze(-1)
-        m = w_pad.sum(dim=1)  # (groups, K)
-        ent = shrunk_entropies_from_rows(g[idx_t], w_pad, shrinkage=shrinkage, ridge=ridge)
-        occ = m.detach() > MIN_MASS
-        parts.append((ent[0][occ], ent[1][occ], ent[2][occ], m[occ]))
-    for rows in groups:
-        if rows.size <= d + 1:
-            continue
-        rows_t = torch.as_tensor(rows, device=dev)
-        w_h = q.mass[rows_t]
-        m_h = w_h.sum(dim=0)
-        occ = m_h.detach() > MIN_MASS
-        cov_h, neff_h = weighted_covariances(g[rows_t], w_h[:, occ])
-        parts.append((*gaussian_entropies(cov_h, neff_h, **opts)[:3], m_h[occ]))
-    hw, hs, hc, p_q = (torch.cat(t) for t in zip(*parts, strict=True))
-    h_q = _entropy(p_q)
-    whole = torch.minimum(h_all[0][0] - p_q @ hw, h_q).clamp_min(0.0)
-    s = torch.minimum(h_all[1][0] - p_q @ hs, h_q).clamp_min(0.0)
-    c = torch.minimum(h_all[2][0] - p_q @ hc, h_q).clamp_min(0.0)
+    terms = class_conditional_terms(
+        g, q.hard, q.mass, shrinkage=shrinkage, ridge=ridge, bias_correct=bias_correct
+    )
     keep_t = torch.as_tensor(keep, device=dev)
-    single = zeros.masked_scatter(keep_t, s)
-    if d == 1:
-        c = torch.zeros_like(c)
-    complement = zeros.masked_scatter(keep_t, c)
+    single = zeros.masked_scatter(keep_t, terms.single)
+    complement = zeros.masked_scatter(keep_t, terms.complement)
     if n_feat > 1:
-        complement = torch.where(keep_t, complement, whole.expand(n_feat))
-    return whole, single, complement
+        complement = torch.where(keep_t, complement, terms.whole.expand(n_feat))
+    return terms.whole, single, complement
 
 
 # --- public functional API ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 from ._validation import as_array, as_weights, check_same_length
 from .estimators import BinningEstimator, Estimator, GaussianCopulaEstimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
-from .pmi import build_q
+from .pmi import Z_CODES, build_q
 from .records import jsonable
 
 __all__ = ["GIBResult", "IBResult", "entropy", "gib", "ib", "mutual_information", "synergy"]
@@ -304,6 +304,10 @@ def gib(
         raise ValueError(f"`variant` must be one of {_VARIANTS}, got {variant!r}")
     if sampling not in _SAMPLING:
         raise ValueError(f"`sampling` must be one of {_SAMPLING}, got {sampling!r}")
+    if z_code not in (*Z_CODES, "auto", "soft"):
+        raise ValueError(
+            f"`z_code` must be one of {(*Z_CODES, 'soft')} or 'auto', got {z_code!r}"
+        )
     if z_code == "auto":
         z_code = _default_z_code(est)
     if bins is None:

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from ._validation import as_array, as_labels, check_same_length
-from .estimators._discrete import dense, row_codes
+from .estimators._discrete import MIN_MASS, dense, row_codes
 from .estimators.binning import BinningEstimator
 
 __all__ = [
+    "MIN_MASS",
     "PMI_MODES",
     "Q_KINDS",
     "QVariable",
@@ -31,6 +33,7 @@ __all__ = [
     "build_q",
     "code_outputs",
     "code_targets",
+    "pmi_mass",
     "pmi_weights",
 ]
 
@@ -117,39 +120,95 @@ def code_targets(y: Any, z: np.ndarray, bins: int, name: str = "y") -> tuple[np.
     return row_codes(BinningEstimator(bins=bins).discretize(ya))
 
 
-def _ratio(zc: np.ndarray, kz: int, yc: np.ndarray, ky: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per-sample ratio ``r_j``, the cell code of each sample and the number of cells."""
-    n = zc.shape[0]
-    cell_raw = zc * ky + yc
-    joint = np.bincount(cell_raw, minlength=kz * ky) / n
-    pz = np.bincount(zc, minlength=kz) / n
-    py = np.bincount(yc, minlength=ky) / n
-    r = joint[cell_raw] / (pz[zc] * py[yc])
-    cells, k_cells = dense(cell_raw)
-    return r, cells, k_cells
+def pmi_mass(
+    values: torch.Tensor,
+    rows: torch.Tensor | None,
+    cols: torch.Tensor,
+    hard: torch.Tensor,
+    n_hard: int,
+    n_cols: int,
+    pmi: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PMI-weighted measure over (sample, Z code) pairs: the one implementation of Q's weights.
 
+    The memberships of sample ``j`` in Z code ``c`` are given as entries ``(rows[e], cols[e],
+    values[e])``: every pair for soft memberships (:func:`gibloss.functional.soft_q`), one entry
+    per sample with value 1 for hard codes (:func:`build_q`, the exact estimators). With the
+    target's hard code ``h_j``, the contingency table ``P(h, c) = (1/n) sum_e [h_rows[e] = h]
+    [cols[e] = c] values[e]`` gives the ratio ``r(h, c) = P(h, c) / (P(h) P(c))`` and each entry
+    the mass ``values[e] * f(r)``, normalised to sum to one:
 
-def _weights_for(mode: str, r: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    if mode == "ratio":
-        w = r.copy()
-    elif mode == "ppmi":
-        w = np.maximum(np.log2(r), 0.0)
-        if not np.any(w > 0):
-            warnings.warn(
-                "pmi='ppmi': no cell has positive PMI (Z and Y look independent); "
-                "falling back to uniform weights",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            w = np.ones_like(r)
-    elif mode == "literal":
-        counts = np.bincount(cells)
-        w = r / counts[cells]
-    elif mode == "none":
-        w = np.ones_like(r)
+    * ``"ratio"``: ``f = r``;
+    * ``"ppmi"``: ``f = max(log2 r, 0)``;
+    * ``"literal"``: ``f = r / (n P(h, c))`` (a cell drawn with probability ``∝ r``, then a row
+      uniformly inside it);
+    * ``"none"``: ``f = 1``.
+
+    When every entry gets zero weight (``"ppmi"`` with Z and Y independent) the masses fall back
+    to the memberships, with a ``RuntimeWarning``. Cells lighter than :data:`MIN_MASS` are empty.
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        ``(E,)`` non-negative memberships (may carry gradient).
+    rows : torch.Tensor or None
+        ``(E,)`` long sample index of each entry; ``None`` means ``E = n`` and entry ``j`` is
+        sample ``j``.
+    cols : torch.Tensor
+        ``(E,)`` long Z code of each entry, in ``[0, n_cols)``.
+    hard : torch.Tensor
+        ``(n,)`` long target code of each sample, in ``[0, n_hard)``.
+    n_hard, n_cols : int
+        Number of target codes and of Z codes.
+    pmi : {"ratio", "ppmi", "literal", "none"}
+        The weighting.
+
+    Returns
+    -------
+    mass : torch.Tensor
+        ``(E,)`` summing to one.
+    contingency : torch.Tensor
+        ``(n_hard, n_cols)`` unweighted ``P(h, c)``.
+    ratio : torch.Tensor
+        ``(E,)`` the ratio ``r`` of each entry's cell (0 for empty cells).
+    """
+    if pmi not in PMI_MODES:
+        raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
+    n = hard.shape[0]
+    h = hard if rows is None else hard[rows]
+    flat = h * n_cols + cols
+    p_hc = values.new_zeros(n_hard * n_cols).index_add(0, flat, values).view(n_hard, n_cols) / n
+    p_h = torch.bincount(hard, minlength=n_hard).to(values.dtype) / n
+    p_c = p_hc.sum(dim=0)
+    denom = p_h[:, None] * p_c[None, :]
+    # Cells of negligible mass are empty: dividing by a tiny (not zero) mass overflows the
+    # backward pass and gives NaN gradients (see MIN_MASS).
+    pos = (p_hc > MIN_MASS) & (denom > MIN_MASS)
+    one = torch.ones_like(denom)
+    ratio_table = torch.where(pos, p_hc / torch.where(pos, denom, one), 0.0 * p_hc)
+    r = ratio_table.view(-1)[flat]
+    if pmi == "ratio":
+        f = r
+    elif pmi == "ppmi":
+        rp = r > 0
+        log_r = torch.where(rp, torch.log2(torch.where(rp, r, torch.ones_like(r))), 0.0 * r)
+        f = torch.clamp_min(log_r, 0.0)
+    elif pmi == "literal":
+        cnt = torch.where(pos, n * p_hc, one).view(-1)[flat]
+        f = torch.where(pos.view(-1)[flat], r / cnt, 0.0 * r)
     else:
-        raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {mode!r}")
-    return w / w.sum()
+        f = torch.ones_like(r)
+    mu = values * f
+    total = mu.sum()
+    if float(total.detach()) <= 0:
+        warnings.warn(
+            f"pmi={pmi!r}: no cell has positive weight (Z and Y look independent); "
+            "falling back to uniform weights",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        mu, total = values, values.sum()
+    return mu / total, p_hc, r
 
 
 def build_q(
@@ -193,9 +252,19 @@ def build_q(
     zc, kz = code_outputs(za, z_code, bins)
     yc, ky = code_targets(y, za, bins)
     check_same_length(z=zc, y=yc)
-    r, cells, _ = _ratio(zc, kz, yc, ky)
-    w = _weights_for(pmi, r, cells)
-    log_ratio = np.log2(r)
+    with torch.no_grad():
+        mass, _, ratio = pmi_mass(
+            torch.ones(zc.shape[0], dtype=torch.float64),
+            None,
+            torch.as_tensor(zc),
+            torch.as_tensor(yc),
+            ky,
+            kz,
+            pmi,
+        )
+    w = mass.numpy()
+    log_ratio = np.log2(ratio.numpy())
+    cells, _ = dense(zc * ky + yc)
     if q == "cell":
         codes = cells
     else:

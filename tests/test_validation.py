@@ -48,7 +48,7 @@ LOGITS = np.random.default_rng(1).normal(size=(20, 2))
         (lambda: gibloss.gib(X, LOGITS, Y + 5), ValueError, r"`y` labels must lie in \[0, 2\)"),
         (lambda: gibloss.gib(X, LOGITS, Y, beta=0), ValueError, "`beta`"),
         (lambda: gibloss.gib(X, LOGITS, Y, pmi="pmi"), ValueError, "`pmi`"),
-        (lambda: gibloss.gib(X, LOGITS, Y, z_code="soft"), ValueError, "`z_code`"),
+        (lambda: gibloss.gib(X, LOGITS, Y, z_code="bogus"), ValueError, "`z_code`"),
         (lambda: gibloss.gib(X, LOGITS, Y, q="joint"), ValueError, "`q`"),
         (lambda: gibloss.gib(X, LOGITS, Y, sampling="bootstrap"), ValueError, "`sampling`"),
         (lambda: gibloss.gib(X, LOGITS, Y, variant="pid"), ValueError, "`variant`"),

@@ -10,7 +10,14 @@ import numpy as np
 
 _LN2 = float(np.log(2.0))
 
+#: Probability mass below which a cell (or a soft table entry) is treated as empty. Masses sum to
+#: one, so such a cell changes any term by less than ``1e-12 * log2(n)`` bits; dividing by it
+#: instead would overflow the backward pass (``d(w / m)/dm = -w / m**2``) and turn the gradient
+#: into NaN through ``inf * 0``.
+MIN_MASS = 1e-12
+
 __all__ = [
+    "MIN_MASS",
     "combine",
     "dense",
     "plugin_entropy",

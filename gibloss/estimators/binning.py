@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import xlogy
+import torch
 
 from ._discrete import combine, dense, plugin_entropy, plugin_mi, row_codes
+from ._gaussian import single_thread
 from .base import Estimator, FeatureTerms
 
-__all__ = ["BinnedPartitions", "BinningEstimator", "unique_row_fraction"]
+__all__ = [
+    "BinnedPartitions",
+    "BinningEstimator",
+    "PartitionTerms",
+    "partition_terms",
+    "unique_row_fraction",
+]
 
 _LN2 = float(np.log(2.0))
 _STRATEGIES = ("uniform", "fixed", "width", "quantile")
@@ -188,47 +196,150 @@ class BinningEstimator(Estimator):
     def feature_terms(
         self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
     ) -> FeatureTerms:
-        """All ``2N + 1`` terms in one vectorised pass (design §4.1).
+        """All ``2N + 1`` terms in one vectorised pass.
 
-        Every column is discretised once (:meth:`partitions`). Singles come from one small
-        ``bincount`` per feature. A complement with the whole matrix's partition has the whole
-        matrix's term, which is not recomputed. ``diagnostics["complement_is_whole"]`` flags
-        those features and ``diagnostics["saturated"]`` flags complements whose rows are all
-        distinct (their term is then exactly the weighted ``H(T)``).
+        Every column is discretised once (:meth:`partitions`); the plug-in tables are those of
+        :func:`partition_terms`, the one implementation the soft-binning surrogate also uses, here
+        with hard cells (the target's codes) and the sample weights as their mass. A complement
+        with the whole matrix's partition has the whole matrix's term, which is not recomputed.
+        ``diagnostics["complement_is_whole"]`` flags those features and
+        ``diagnostics["saturated"]`` flags complements whose rows are all distinct (their term is
+        then exactly the weighted ``H(T)``).
         """
         n, n_feat = x.shape
         parts = self.partitions(x)
         t, kt = self._codes(target)
-        whole = plugin_mi(parts.whole, parts.whole_card, t, kt, weights)
-        h_t = plugin_entropy(t, weights, kt)
-
-        # Singles: per feature, one weighted bincount over (bin, target) into a small table; with
-        # weights summing to one, H(X^i) - H(X^i, T) = sum c log c (joint) - sum m log m (bins).
-        # (One table for all features at once is slower: its size makes allocation dominate.)
         w = np.full(n, 1.0 / n) if weights is None else weights
-        cxt = np.ascontiguousarray(parts.single.T)
-        single = np.empty(n_feat)
-        for i in range(n_feat):
-            card = int(parts.single_cards[i])
-            joint = np.bincount(cxt[i] * kt + t, weights=w, minlength=card * kt)
-            marg = joint.reshape(-1, kt).sum(axis=1)
-            single[i] = (xlogy(joint, joint).sum() - xlogy(marg, marg).sum()) / _LN2
-        single = np.maximum(single + h_t, 0.0)
-
-        complement = np.full(n_feat, whole)
-        comp_states = np.full(n_feat, parts.whole_card)
-        for i, part in enumerate(parts.complement):
-            if part is not None:
-                complement[i] = plugin_mi(part[0], part[1], t, kt, weights)
-                comp_states[i] = part[1]
+        with torch.no_grad(), single_thread():
+            terms = partition_terms(
+                parts, torch.as_tensor(t), kt, torch.as_tensor(w, dtype=torch.float64)[:, None]
+            )
+        comp_states = np.array(
+            [parts.whole_card if p is None else p[1] for p in parts.complement]
+        )
+        if n_feat == 1:
+            comp_states[:] = 1
         diagnostics = {
             "unique_row_fraction": parts.whole_card / n,
             "complement_unique_fraction": comp_states / n,
             "complement_is_whole": np.array([p is None for p in parts.complement]),
             "saturated": comp_states == n,
-            "target_entropy": h_t,
+            "target_entropy": float(terms.h_q),
         }
-        return FeatureTerms(whole, single, complement, diagnostics)
+        return FeatureTerms(
+            float(terms.whole), terms.single.numpy(), terms.complement.numpy(), diagnostics
+        )
+
+
+_LN2_T = math.log(2.0)
+
+
+def _entropy(p: torch.Tensor, dim: tuple[int, ...] | int | None = None) -> torch.Tensor:
+    """Plug-in entropy (bits) of non-negative masses (zeros allowed, finite gradients)."""
+    # log(1) = 0 where p = 0, so zeros contribute 0 and get a zero (not infinite) gradient
+    terms = p * torch.log(torch.where(p > 0, p, torch.ones((), dtype=p.dtype, device=p.device)))
+    total = terms.sum() if dim is None else terms.sum(dim=dim)
+    return -total / _LN2_T
+
+
+@dataclass
+class PartitionTerms:
+    """``I(S; Q)`` (bits) for the whole matrix, every single column and every complement."""
+
+    whole: torch.Tensor
+    single: torch.Tensor
+    complement: torch.Tensor
+    h_q: torch.Tensor
+
+
+def _table(codes: torch.Tensor, card: int, hard: torch.Tensor, n_hard: int, mass: torch.Tensor):
+    """Joint table (occupied (state, code) rows x K) of a hard partition with Q's mass."""
+    n = hard.shape[0]
+    idx = codes * n_hard + hard
+    size = card * n_hard
+    if size > 4 * n:  # sparse: only the occupied (state, code) pairs
+        idx = torch.unique(idx, return_inverse=True)[1]
+        size = int(idx.max()) + 1
+    return mass.new_zeros((size, mass.shape[1])).index_add(0, idx, mass), idx
+
+
+def partition_terms(
+    parts: BinnedPartitions, hard: torch.Tensor, n_hard: int, mass: torch.Tensor
+) -> PartitionTerms:
+    """Plug-in ``I(S; Q)`` of hard partitions ``S`` with a (soft) Q: the one implementation.
+
+    A Q cell is ``(h, c)``: sample ``j`` sits in the cells ``(hard[j], c)`` with mass
+    ``mass[j, c]`` (masses sum to one). The exact binning estimator calls it with hard cells
+    (``hard`` = the target's codes, ``mass`` = the sample weights as one column); the
+    soft-binning surrogate with the target's codes and soft memberships over Z codes. With the
+    joint table ``P(s, h, c)``, ``I(S; Q) = H(S) + H(Q) - H(S, Q)``.
+
+    Parameters
+    ----------
+    parts : BinnedPartitions
+        Row identities of the single columns, complements and whole matrix.
+    hard : torch.Tensor
+        ``(n,)`` long codes in ``[0, n_hard)``.
+    n_hard : int
+        Number of codes.
+    mass : torch.Tensor
+        ``(n, K)`` non-negative masses summing to one (may carry gradient).
+
+    Returns
+    -------
+    PartitionTerms
+    """
+    n, n_feat = parts.single.shape
+    dev = mass.device
+    kc = mass.shape[1]
+    cell = mass.new_zeros((n_hard, kc)).index_add(0, hard, mass)
+    h_q = _entropy(cell)
+    # Singles: one table (feature, bin, code, Z code) for all features at once; when it would be
+    # mostly empty (many codes), only its occupied rows, found by one sort.
+    bmax = int(parts.single_cards.max())
+    feat = torch.arange(n_feat, device=dev)[None, :]
+    codes = torch.as_tensor(parts.single, device=dev)
+    bin_idx = (feat * bmax + codes).reshape(-1)
+    idx = (bin_idx.view(n, n_feat) * n_hard + hard[:, None]).reshape(-1)
+    src = mass.unsqueeze(1).expand(n, n_feat, kc).reshape(-1, kc)
+    bins_mass = mass.new_zeros(n_feat * bmax).index_add(0, bin_idx, src.sum(dim=1))
+    h_bins = _entropy(bins_mass.view(n_feat, bmax), dim=1)
+    if bmax * n_hard <= 4 * n:
+        table = mass.new_zeros((n_feat * bmax * n_hard, kc)).index_add(0, idx, src)
+        h_joint = _entropy(table.view(n_feat, bmax * n_hard * kc), dim=1)
+    else:
+        occupied, inv = torch.unique(idx, return_inverse=True)
+        table = mass.new_zeros((occupied.shape[0], kc)).index_add(0, inv, src)
+        owner = occupied // (bmax * n_hard)  # the feature of each occupied row
+        h_joint = mass.new_zeros(n_feat).index_add(0, owner, _entropy(table, dim=1))
+    single = h_bins + h_q - h_joint
+
+    def mi(codes_np: np.ndarray, card: int) -> torch.Tensor:
+        if card == 1:
+            return h_q - h_q  # a single state carries no information
+        if card == n:  # every row its own state: I = H(row mass) + H(Q) - H(mass)
+            return _entropy(mass.sum(dim=1)) + h_q - _entropy(mass)
+        codes_t = torch.as_tensor(codes_np, device=dev)
+        joint, _ = _table(codes_t, card, hard, n_hard, mass)
+        states = mass.new_zeros(card).index_add(0, codes_t, mass.sum(dim=1))
+        return _entropy(states) + h_q - _entropy(joint)
+
+    whole = mi(parts.whole, parts.whole_card)
+    if n_feat == 1:
+        comp = torch.zeros_like(single)
+    else:
+        cache: dict[int, torch.Tensor] = {}
+        comps = []
+        for part in parts.complement:
+            if part is None:
+                comps.append(whole)
+            elif part[1] == n:
+                cache.setdefault(n, mi(part[0], n))
+                comps.append(cache[n])
+            else:
+                comps.append(mi(part[0], part[1]))
+        comp = torch.stack(comps)
+    return PartitionTerms(whole.clamp_min(0.0), single.clamp_min(0.0), comp.clamp_min(0.0), h_q)
 
 
 def _equal_width_codes(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int) -> np.ndarray:

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from scipy.special import ndtri
 
-from ._discrete import plugin_entropy, row_codes
-from ._gaussian import gaussian_entropies, single_thread
+from ._discrete import row_codes
+from ._gaussian import class_conditional_terms, gaussian_entropies, single_thread
 from .base import Estimator, FeatureTerms, effective_size, uniform_if_none
 from .binning import BinningEstimator
 
@@ -175,34 +175,22 @@ class GaussianCopulaEstimator(Estimator):
             return FeatureTerms(0.0, single, complement, {"constant_features": ~keep})
         gk = g[:, keep]
         if target.dtype.kind in "iu":
-            codes, k = row_codes(target)
-            h_all = self._entropies(gk, w)
-            # Class-conditional moments over contiguous slices of the rows sorted by class, then
-            # one batched factorisation for all classes.
-            order = np.argsort(codes, kind="stable")
-            bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=k))])
-            gs, ws = gk[order], w[order]
-            covs, n_effs, pcs = [], [], []
-            for c in range(k):
-                wc = ws[bounds[c] : bounds[c + 1]]
-                pc = wc.sum()
-                if pc <= 0:
-                    continue
-                cov, n_eff = self._moments(gs[bounds[c] : bounds[c + 1]], wc / pc)
-                covs.append(cov)
-                n_effs.append(n_eff)
-                pcs.append(pc)
-            p = np.array(pcs)
-            hw, hs, hc, shrunk = self._entropies_batch(np.stack(covs), np.array(n_effs))
-            h_cond_whole, h_cond_single, h_cond_comp = p @ hw, p @ hs, p @ hc
-            shrunk_classes = int(shrunk.sum())
-            # A Gaussian class-conditional model can overshoot the true MI's upper bound H(C)
-            # when the classes are far from Gaussian; the bound is exact, so clip to it.
-            h_c = plugin_entropy(codes, weights, k)
-            whole = min(h_all[0] - h_cond_whole, h_c)
-            s = np.minimum(h_all[1] - h_cond_single, h_c)
-            cpl = np.minimum(h_all[2] - h_cond_comp, h_c)
-            diag = {"constant_features": ~keep, "shrunk_classes": shrunk_classes}
+            # The Gaussian-copula GIB terms: the one implementation the surrogate also uses,
+            # here with hard cells (the target's codes) and the sample weights as their mass.
+            codes, _ = row_codes(target)
+            with torch.no_grad(), single_thread():
+                terms = class_conditional_terms(
+                    torch.as_tensor(gk, dtype=torch.float64),
+                    torch.as_tensor(codes),
+                    torch.as_tensor(w, dtype=torch.float64)[:, None],
+                    shrinkage=self.shrinkage,
+                    ridge=self.ridge,
+                    bias_correct=self.bias_correct,
+                )
+            whole = float(terms.whole)
+            s = terms.single.numpy()
+            cpl = terms.complement.numpy()
+            diag = {"constant_features": ~keep, "shrunk_classes": terms.n_shrunk}
         else:
             gt = self._prepare(target)
             ht = self._entropies(gt, w)[0]
