@@ -45,6 +45,7 @@ __all__ = ["GIBTerms", "SoftQ", "check_options", "gib_complexity", "gib_terms", 
 
 ESTIMATORS = ("gaussian_copula", "soft_binning")
 REDUCTIONS = ("mean", "sum_vs_whole", "none")
+Q_VALUES = ("cell", "z")
 _LN2 = math.log(2.0)
 
 
@@ -177,6 +178,7 @@ def soft_q(
     pmi: str = "ratio",
     temperature: float = 1.0,
     bins: int = 30,
+    q: str = "cell",
 ) -> SoftQ:
     """Differentiable PMI-reweighted Q from model outputs and targets.
 
@@ -192,6 +194,9 @@ def soft_q(
         Softness of the memberships; towards 0 they become the hard ``argmax`` (or nearest bin).
     bins : int
         Soft bins of a regression output and hard bins of a float target.
+    q : {"cell", "z"}
+        Q's value: the cell ``(h, c)`` (target code, soft output code), or the soft output code
+        alone, under the PMI weights (then ``hard`` is all zeros and ``n_hard`` is 1).
 
     Returns
     -------
@@ -205,6 +210,10 @@ def soft_q(
     cols = torch.arange(k, device=m.device).repeat(n)
     rows = torch.arange(n, device=m.device).repeat_interleave(k)
     mass, p_hc, _ = pmi_mass(m.reshape(-1), rows, cols, hard, n_hard, k, pmi)
+    if q == "z":
+        return SoftQ(
+            hard=torch.zeros_like(hard), n_hard=1, mass=mass.view(n, k), contingency=p_hc
+        )
     return SoftQ(hard=hard, n_hard=n_hard, mass=mass.view(n, k), contingency=p_hc)
 
 
@@ -323,6 +332,7 @@ def check_options(
     temperature: float = 1.0,
     bins: int = 30,
     reduction: str = "mean",
+    q: str = "cell",
     shrinkage: float = 0.1,
     ridge: float = 1e-6,
 ) -> None:
@@ -339,6 +349,8 @@ def check_options(
         raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
     if pmi not in PMI_MODES:
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
+    if q not in Q_VALUES:
+        raise ValueError(f"`q` must be one of {Q_VALUES}, got {q!r}")
     if not (_is_real(beta) and beta > 0):
         raise ValueError(f"`beta` must be a positive finite number, got {beta!r}")
     if not (_is_real(temperature) and temperature > 0):
@@ -376,6 +388,7 @@ def gib_terms(
     bins: int = 30,
     reduction: str = "mean",
     reducer: Any = None,
+    q: str = "cell",
     shrinkage: float = 0.1,
     ridge: float = 1e-6,
     bias_correct: bool = True,
@@ -412,6 +425,9 @@ def gib_terms(
         ``(I(X^i;Q) + I(X^{-i};Q)) / (2 beta)`` (its mean is ``"mean"``).
     reducer : gibloss.reduction.Reducer, optional
         A fitted reducer applied (without gradient) to ``x`` first.
+    q : {"cell", "z"}
+        Q's value: the cell (target code, output code), or the output code alone under the PMI
+        weights (see :func:`soft_q`).
     shrinkage, ridge, bias_correct
         Gaussian-copula options, as in :class:`gibloss.GaussianCopulaEstimator`.
     dtype : torch.dtype
@@ -432,6 +448,7 @@ def gib_terms(
         temperature=temperature,
         bins=bins,
         reduction=reduction,
+        q=q,
         shrinkage=shrinkage,
         ridge=ridge,
     )
@@ -447,12 +464,12 @@ def gib_terms(
         out = outputs.to(dtype)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
-        q = soft_q(out, y, pmi=pmi, temperature=temperature, bins=bins)
+        q_var = soft_q(out, y, pmi=pmi, temperature=temperature, bins=bins, q=q)
         if estimator == "soft_binning":
-            whole, single, comp = _soft_binning_terms(feats, q, BinningEstimator(bins=bins))
+            whole, single, comp = _soft_binning_terms(feats, q_var, BinningEstimator(bins=bins))
         else:
             whole, single, comp = _gaussian_terms(
-                feats, q, shrinkage=shrinkage, ridge=ridge, bias_correct=bias_correct
+                feats, q_var, shrinkage=shrinkage, ridge=ridge, bias_correct=bias_correct
             )
         n_feat = feats.shape[1]
         if reduction == "mean":
@@ -461,9 +478,9 @@ def gib_terms(
             complexity = single.sum() / beta
         else:
             complexity = (single + comp) / (2.0 * beta)
-        pc = q.contingency
+        pc = q_var.contingency
         prediction = _entropy(pc.sum(0)) + _entropy(pc.sum(1)) - _entropy(pc)
-        h_q = _entropy(q.cell_mass())
+        h_q = _entropy(q_var.cell_mass())
     return GIBTerms(complexity, single, comp, whole, prediction, h_q, int(out.shape[0]))
 
 

@@ -53,6 +53,9 @@ class GIBLoss(nn.Module):
         Eq. 5, Eq. 17, or the per-feature vector (see :func:`gibloss.functional.gib_complexity`).
     reducer : gibloss.reduction.Reducer, optional
         A fitted reducer applied to ``x`` (without gradient) at every call.
+    q : {"cell", "z"}, default "cell"
+        Q's value: the cell (target, output code), or the output code alone under the PMI
+        weights (``gib(..., q="z")``).
     **options
         ``shrinkage``, ``ridge``, ``bias_correct``, ``dtype``, ``gather``.
 
@@ -82,6 +85,7 @@ class GIBLoss(nn.Module):
         bins: int = 30,
         reduction: str = "mean",
         reducer: Any = None,
+        q: str = "cell",
         **options: Any,
     ) -> None:
         super().__init__()
@@ -109,6 +113,7 @@ class GIBLoss(nn.Module):
             temperature=temperature,
             bins=bins,
             reduction=reduction,
+            q=q,
             **{k: v for k, v in options.items() if k in ("shrinkage", "ridge")},
         )
         self.estimator = _ALIASES[estimator]
@@ -119,6 +124,7 @@ class GIBLoss(nn.Module):
         self.bins = bins
         self.reduction = reduction
         self.reducer = reducer
+        self.q = q
         self.options = options
         self.last_terms: GIBTerms | None = None
 
@@ -135,6 +141,7 @@ class GIBLoss(nn.Module):
             bins=self.bins,
             reduction=self.reduction,
             reducer=self.reducer,
+            q=self.q,
             **self.options,
         )
 
@@ -166,6 +173,7 @@ class GIBLoss(nn.Module):
                 bins=self.bins,
                 reduction=self.reduction,
                 reducer=self.reducer,
+                q=self.q,
                 **options,
             )
         return terms.detach()
@@ -183,5 +191,5 @@ class GIBLoss(nn.Module):
         return (
             f"estimator={self.estimator!r}, weight={self.weight}, beta={self.beta}, "
             f"pmi={self.pmi!r}, temperature={self.temperature}, bins={self.bins}, "
-            f"reduction={self.reduction!r}"
+            f"reduction={self.reduction!r}, q={self.q!r}"
         )

@@ -264,9 +264,10 @@ def gib(
         the terms are the exact plug-in (binning) or Gaussian-copula values of that encoder,
         computed by the same code as :class:`gibloss.GIBLoss`, so they equal
         ``GIBLoss(...).measure`` on the same rows. Binning (uniform strategy) and GCMI only;
-        ``q="cell"`` and ``sampling="weighted"``.
-    q : {"cell", "pmi"}
-        Q's value: the cell ``(z, y)`` or the value of the pointwise log-ratio.
+        ``q="cell"`` or ``"z"``, and ``sampling="weighted"``.
+    q : {"cell", "pmi", "z"}
+        Q's value: the cell ``(z, y)``, the value of the pointwise log-ratio, or the coded
+        output Z under the PMI weights.
     variant : {"synergy", "sum_vs_whole"}
         Eq. 5 (feature-wise synergy) or Eq. 17.
     bins : int, optional
@@ -334,7 +335,7 @@ def gib(
     settings = {
         "estimator": repr(est),
         "z_code": z_code,
-        "pmi": pmi if pmi is not None else ("ratio" if q == "cell" else "none"),
+        "pmi": pmi if pmi is not None else ("none" if q == "pmi" else "ratio"),
         "q": q,
         "beta": float(beta),
         "variant": variant,
@@ -386,8 +387,8 @@ def _soft_gib(
             "`z_code`='soft' needs estimator 'binning' (uniform strategy, its bins equal to "
             f"`bins`) or 'gcmi', got {est!r}"
         )
-    if q != "cell":
-        raise ValueError(f"`q` must be 'cell' with z_code='soft', got {q!r}")
+    if q not in ("cell", "z"):
+        raise ValueError(f"`q` must be 'cell' or 'z' with z_code='soft', got {q!r}")
     if sampling != "weighted":
         raise ValueError(f"`sampling` must be 'weighted' with z_code='soft', got {sampling!r}")
     xa = as_array(x, "x")
@@ -408,6 +409,7 @@ def _soft_gib(
             temperature=temperature,
             bins=bins,
             reduction="mean" if variant == "synergy" else "sum_vs_whole",
+            q=q,
             gather=False,
             **opts,
         )

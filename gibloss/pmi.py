@@ -39,7 +39,7 @@ __all__ = [
 
 PMI_MODES = ("ratio", "ppmi", "literal", "none")
 Z_CODES = ("probs", "logits", "argmax")
-Q_KINDS = ("cell", "pmi")
+Q_KINDS = ("cell", "pmi", "z")
 
 
 @dataclass
@@ -230,11 +230,13 @@ def build_q(
     y : array-like or torch.Tensor
         ``(n,)`` integer labels (classification) or float targets (regression, binned).
     pmi : {"ratio", "ppmi", "literal", "none"}, optional
-        Sample weighting. Default: ``"ratio"`` for ``q="cell"``, ``"none"`` for ``q="pmi"``.
+        Sample weighting. Default: ``"ratio"`` for ``q="cell"`` and ``q="z"``, ``"none"`` for
+        ``q="pmi"``.
     z_code : {"probs", "logits", "argmax"}
         How Z is discretised (see :func:`code_outputs`).
-    q : {"cell", "pmi"}
-        Q's value: the cell ``(z_code, y_code)``, or the value of the pointwise log-ratio.
+    q : {"cell", "pmi", "z"}
+        Q's value: the cell ``(z_code, y_code)``, the value of the pointwise log-ratio, or the
+        coded output Z itself (the PMI weights then carry all of Y's influence).
     bins : int
         Bins for ``z_code`` and for regression targets.
 
@@ -245,7 +247,7 @@ def build_q(
     if q not in Q_KINDS:
         raise ValueError(f"`q` must be one of {Q_KINDS}, got {q!r}")
     if pmi is None:
-        pmi = "ratio" if q == "cell" else "none"
+        pmi = "none" if q == "pmi" else "ratio"
     if pmi not in PMI_MODES:
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
     za = as_array(z, "z")
@@ -267,6 +269,8 @@ def build_q(
     cells, _ = dense(zc * ky + yc)
     if q == "cell":
         codes = cells
+    elif q == "z":
+        codes = zc
     else:
         codes, _ = dense(np.round(log_ratio, 10))
     diagnostics = {

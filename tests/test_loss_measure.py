@@ -51,12 +51,13 @@ def test_measure_equals_the_forward_value_and_the_soft_gib(surrogate: str, pmi: 
         assert soft.settings["z_code"] == "soft"
 
 
+@pytest.mark.parametrize("q", ["cell", "z"])
 @pytest.mark.parametrize("surrogate", list(SURROGATES))
-def test_measure_with_hard_memberships_is_the_exact_argmax_coded_gib(surrogate: str) -> None:
+def test_measure_with_hard_memberships_is_the_exact_argmax_coded_gib(surrogate: str, q) -> None:
     x, logits, y = _data(seed=3)
     hard = F.one_hot(logits.argmax(1), 3).double() * 1000.0  # memberships exactly 0 or 1
-    for pmi in ("ratio", "none"):
-        measured = GIBLoss(estimator=surrogate, bins=5, pmi=pmi).measure(x, hard, y)
+    for pmi in ("ratio", "none", "literal"):
+        measured = GIBLoss(estimator=surrogate, bins=5, pmi=pmi, q=q).measure(x, hard, y)
         exact = gibloss.gib(
             x,
             logits.numpy(),
@@ -65,6 +66,7 @@ def test_measure_with_hard_memberships_is_the_exact_argmax_coded_gib(surrogate: 
             z_code="argmax",
             bins=5,
             pmi=pmi,
+            q=q,
         )
         assert float(measured.complexity) == pytest.approx(exact.complexity, abs=1e-6)
         np.testing.assert_allclose(measured.single.numpy(), exact.single, atol=1e-6)
@@ -91,10 +93,11 @@ def test_soft_binning_measure_tends_to_the_exact_value_as_temperature_falls() ->
     assert gaps[-1] < gaps[0]
 
 
+@pytest.mark.parametrize("q", ["cell", "z"])
 @pytest.mark.parametrize("surrogate", list(SURROGATES))
-def test_sgd_on_the_loss_alone_lowers_its_measure(surrogate: str) -> None:
+def test_sgd_on_the_loss_alone_lowers_its_measure(surrogate: str, q: str) -> None:
     x, logits, y = _data(n=200, seed=7)
-    loss = GIBLoss(estimator=surrogate, bins=5, temperature=1.0)
+    loss = GIBLoss(estimator=surrogate, bins=5, temperature=1.0, q=q)
     z = logits.clone().requires_grad_(True)
     before = float(loss.measure(x, z, y).complexity)
     opt = torch.optim.SGD([z], lr=5.0)
