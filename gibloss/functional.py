@@ -28,7 +28,8 @@ stays exact.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ import torch
 
 from ._validation import as_array
 from .distributed import gather_batch
-from .estimators._gaussian import class_conditional_terms
+from .estimators._gaussian import CellMoments, class_conditional_terms, terms_from_moments
 from .estimators.binning import BinningEstimator, partition_terms
 from .estimators.gcmi import copula_normalize
 from .pmi import PMI_MODES, pmi_mass
@@ -222,22 +223,78 @@ def soft_q(
 
 def _soft_binning_terms(
     x: np.ndarray, q: SoftQ, estimator: BinningEstimator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    terms = partition_terms(estimator.partitions(x), q.hard, q.n_hard, q.mass)
-    return terms.whole, terms.single, terms.complement
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+    parts = estimator.partitions(x)
+    terms = partition_terms(parts, q.hard, q.n_hard, q.mass)
+    n = x.shape[0]
+    cards = [parts.whole_card if p is None else p[1] for p in parts.complement]
+    saturated = float(np.mean([c == n for c in cards])) if x.shape[1] > 1 else 0.0
+    return terms.whole, terms.single, terms.complement, {"saturated_complements": saturated}
+
+
+def _memory_terms(
+    g_all: np.ndarray,
+    q: SoftQ,
+    memory: CellMoments | None,
+    decay: float,
+    opts: dict[str, Any],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """Gaussian terms from this batch's cell sums plus ``decay`` times the remembered ones.
+
+    Every column is kept (a column constant in this batch is a zero copula column, whose
+    variance is the ridge), so that the sums of different batches add up.
+    """
+    g = torch.as_tensor(g_all, dtype=q.mass.dtype, device=q.mass.device)
+    batch = CellMoments.of_batch(g, q.hard, q.n_hard, q.mass)
+    if memory is not None:
+        if memory.s1.shape != batch.s1.shape:
+            raise ValueError(
+                f"`x` has {g.shape[1]} feature columns and Q has {batch.s0.shape[0]} cells, but "
+                f"the memory holds {memory.s1.shape[1]} columns and {memory.s0.shape[0]} cells; "
+                "reset it (GIBLoss.reset_memory()) when the features change"
+            )
+        # The batch is a fraction ~(1 - decay) of the remembered sums, so the gradient through
+        # it is diluted by that fraction. Each row is a current batch only once but stays in the
+        # memory for ~1 / (1 - decay) steps: scale its gradient by the inverse fraction (the
+        # value is unchanged), so that a weight means what it means without the memory.
+        combined = memory.decayed_plus(batch, decay)
+        scale = (combined.s0.sum() / batch.s0.sum()).detach()
+        batch = CellMoments(
+            *(
+                c + (scale - 1.0) * (b - b.detach())
+                for c, b in zip(combined.astuple(), batch.astuple(), strict=True)
+            )
+        )
+    terms = terms_from_moments(batch, **opts)
+    remembered = CellMoments(*(t.detach() for t in batch.astuple()))
+    comp = terms.complement
+    if g.shape[1] == 1:
+        comp = torch.zeros_like(comp)
+    diagnostics = {"shrunk_cells": terms.n_shrunk, "memory": remembered}
+    return terms.whole, terms.single, comp, diagnostics
 
 
 def _gaussian_terms(
-    x: np.ndarray, q: SoftQ, *, shrinkage: float, ridge: float, bias_correct: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x: np.ndarray,
+    q: SoftQ,
+    *,
+    shrinkage: float,
+    ridge: float,
+    bias_correct: bool,
+    memory: CellMoments | None = None,
+    memory_decay: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
     n, n_feat = x.shape
     dev, dt = q.mass.device, q.mass.dtype
     g_all = copula_normalize(x)
+    if memory_decay > 0:
+        opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct}
+        return _memory_terms(g_all, q, memory, memory_decay, opts)
     keep = g_all.std(axis=0) > 0
     zero = 0.0 * q.mass.sum()  # a zero that stays on the graph (backward gives zero grads)
     zeros = zero + q.mass.new_zeros(n_feat)
     if not keep.any():
-        return zero, zeros, zeros
+        return zero, zeros, zeros, {"shrunk_cells": 0}
     g = torch.as_tensor(g_all[:, keep], dtype=dt, device=dev)
     terms = class_conditional_terms(
         g, q.hard, q.mass, shrinkage=shrinkage, ridge=ridge, bias_correct=bias_correct
@@ -247,7 +304,7 @@ def _gaussian_terms(
     complement = zeros.masked_scatter(keep_t, terms.complement)
     if n_feat > 1:
         complement = torch.where(keep_t, complement, terms.whole.expand(n_feat))
-    return terms.whole, single, complement
+    return terms.whole, single, complement, {"shrunk_cells": terms.n_shrunk}
 
 
 # --- public functional API ----------------------------------------------------------------------
@@ -271,6 +328,14 @@ class GIBTerms:
         Entropy of Q under the weighted measure.
     n_samples : int
         Rows the estimate used (the global batch under distributed training).
+    diagnostics : dict
+        ``saturated_complements``: fraction of complements whose binned rows are all distinct
+        (soft binning; their term is then ``H(Q)`` whatever the feature, so they carry no
+        feature-specific signal). ``shrunk_cells``: number of Gaussian cells with at most
+        ``d + 1`` effective rows, whose covariance is mostly the shrinkage target (Gaussian
+        copula). ``single_null``: ``(N,)`` the single terms with the rows of ``(outputs, y)``
+        permuted (one fixed permutation, no gradient), i.e. what ``single`` reads when ``x``
+        carries no information about Q: their bias (with ``null=True``).
     """
 
     complexity: torch.Tensor
@@ -280,6 +345,7 @@ class GIBTerms:
     prediction: torch.Tensor
     h_q: torch.Tensor
     n_samples: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     def detach(self) -> GIBTerms:
         """A copy with every tensor detached (for logging)."""
@@ -291,6 +357,10 @@ class GIBTerms:
             self.prediction.detach(),
             self.h_q.detach(),
             self.n_samples,
+            {
+                k: v.detach() if isinstance(v, torch.Tensor) else v
+                for k, v in self.diagnostics.items()
+            },
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -304,6 +374,11 @@ class GIBTerms:
             "single": self.single.detach().cpu().tolist(),
             "complement": self.complement.detach().cpu().tolist(),
             "n_samples": self.n_samples,
+            "diagnostics": {
+                k: (v.detach().cpu().tolist() if isinstance(v, torch.Tensor) else v)
+                for k, v in self.diagnostics.items()
+                if isinstance(v, (torch.Tensor, int, float))
+            },
         }
 
 
@@ -335,6 +410,7 @@ def check_options(
     q: str = "cell",
     shrinkage: float = 0.1,
     ridge: float = 1e-6,
+    memory_decay: float = 0.0,
 ) -> None:
     """Validate the keyword options of :func:`gib_terms` (also used by ``GIBLoss.__init__``).
 
@@ -361,6 +437,13 @@ def check_options(
         raise ValueError(f"`shrinkage` must lie in [0, 1], got {shrinkage!r}")
     if not (_is_real(ridge) and ridge >= 0):
         raise ValueError(f"`ridge` must be a non-negative finite number, got {ridge!r}")
+    if not (_is_real(memory_decay) and 0.0 <= memory_decay < 1.0):
+        raise ValueError(f"`memory_decay` must lie in [0, 1), got {memory_decay!r}")
+    if memory_decay > 0 and estimator != "gaussian_copula":
+        raise ValueError(
+            "`memory_decay` > 0 needs estimator='gaussian_copula' (soft binning's states are "
+            f"rows of one batch, which no memory can carry), got estimator={estimator!r}"
+        )
 
 
 def _check_outputs(outputs: Any) -> None:
@@ -394,6 +477,9 @@ def gib_terms(
     bias_correct: bool = True,
     dtype: torch.dtype = torch.float64,
     gather: bool = True,
+    null: bool = True,
+    memory: CellMoments | None = None,
+    memory_decay: float = 0.0,
 ) -> GIBTerms:
     """Differentiable GIB terms of a batch (bits), with gradient through ``outputs`` only.
 
@@ -434,6 +520,24 @@ def gib_terms(
         Computation dtype (float64 by default, whatever autocast says).
     gather : bool
         Under ``torch.distributed``, gather the global batch first (default).
+    memory : CellMoments, optional
+        Gaussian copula with ``memory_decay > 0``: the cell sums remembered from earlier
+        batches (``diagnostics["memory"]`` of the previous call). ``None`` starts a memory.
+    memory_decay : float
+        ``0`` (default): the estimate uses this batch only. In ``(0, 1)``: the Gaussian cells are
+        fitted to this batch's sums plus ``memory_decay`` times the remembered sums (an
+        exponential moving sum over about ``1 / (1 - memory_decay)`` batches), with the gradient
+        through this batch only, multiplied by the ratio of the remembered mass to the batch's
+        (a row is current once but stays ``~1 / (1 - memory_decay)`` steps in the memory);
+        ``diagnostics["memory"]`` holds the sums to pass next time. At
+        batch sizes that leave fewer rows per Q cell than features, batch-only cells are shrunk
+        towards the identity and every term hits its ``H(Q)`` bound; the memory gives them rows.
+        Under distributed training every process sees the global batch, so the memories stay
+        identical.
+    null : bool
+        Also compute, without gradient, the single terms with the rows of ``(outputs, y)``
+        permuted (``diagnostics["single_null"]``: their bias). Roughly doubles the cost of
+        the forward pass; switch off where it matters.
 
     Returns
     -------
@@ -451,6 +555,7 @@ def gib_terms(
         q=q,
         shrinkage=shrinkage,
         ridge=ridge,
+        memory_decay=memory_decay,
     )
     _check_outputs(outputs)
     y = _check_targets(y, outputs.shape[0])
@@ -464,13 +569,28 @@ def gib_terms(
         out = outputs.to(dtype)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
-        q_var = soft_q(out, y, pmi=pmi, temperature=temperature, bins=bins, q=q)
-        if estimator == "soft_binning":
-            whole, single, comp = _soft_binning_terms(feats, q_var, BinningEstimator(bins=bins))
-        else:
-            whole, single, comp = _gaussian_terms(
-                feats, q_var, shrinkage=shrinkage, ridge=ridge, bias_correct=bias_correct
+        def terms_of(out: torch.Tensor, y: torch.Tensor) -> tuple[Any, ...]:
+            q_var = soft_q(out, y, pmi=pmi, temperature=temperature, bins=bins, q=q)
+            if estimator == "soft_binning":
+                return q_var, *_soft_binning_terms(feats, q_var, BinningEstimator(bins=bins))
+            return q_var, *_gaussian_terms(
+                feats,
+                q_var,
+                shrinkage=shrinkage,
+                ridge=ridge,
+                bias_correct=bias_correct,
+                memory=memory,
+                memory_decay=memory_decay,
             )
+
+        q_var, whole, single, comp, diagnostics = terms_of(out, y)
+        if null:  # the singles' bias: the same rows with (outputs, y) permuted, no gradient
+            perm = torch.randperm(out.shape[0], generator=torch.Generator().manual_seed(0))
+            perm = perm.to(out.device)
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                diagnostics["single_null"] = terms_of(out.detach()[perm], y[perm])[2]
+            # (the null's own memory, if any, is discarded: only the real batch is remembered)
         n_feat = feats.shape[1]
         if reduction == "mean":
             complexity = (single.sum() + comp.sum()) / (2.0 * beta * n_feat)
@@ -481,7 +601,9 @@ def gib_terms(
         pc = q_var.contingency
         prediction = _entropy(pc.sum(0)) + _entropy(pc.sum(1)) - _entropy(pc)
         h_q = _entropy(q_var.cell_mass())
-    return GIBTerms(complexity, single, comp, whole, prediction, h_q, int(out.shape[0]))
+    return GIBTerms(
+        complexity, single, comp, whole, prediction, h_q, int(out.shape[0]), diagnostics
+    )
 
 
 def gib_complexity(x: Any, outputs: torch.Tensor, y: torch.Tensor, **options: Any) -> torch.Tensor:

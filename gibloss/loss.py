@@ -8,9 +8,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from .estimators._gaussian import CellMoments
 from .functional import ESTIMATORS, GIBTerms, check_options, gib_terms
 
-__all__ = ["GIBLoss"]
+__all__ = ["DEFAULT_MEMORY", "GIBLoss"]
+
+#: Default ``memory`` of the Gaussian-copula GIBLoss: cell sums over about fifty batches.
+DEFAULT_MEMORY = 0.98
 
 _ALIASES = {
     "gcmi": "gaussian_copula",
@@ -56,8 +60,16 @@ class GIBLoss(nn.Module):
     q : {"cell", "z"}, default "cell"
         Q's value: the cell (target, output code), or the output code alone under the PMI
         weights (``gib(..., q="z")``).
+    memory : float, optional
+        Gaussian copula only: decay of the remembered Gaussian cell sums (see
+        :func:`gibloss.functional.gib_terms`, ``memory_decay``). Default 0.98 for the Gaussian
+        copula (about fifty batches), 0 for soft binning. At batch sizes with fewer rows per Q
+        cell than features, a batch-only estimate puts every term at its ``H(Q)`` bound. The
+        memory is not part of ``state_dict``: after a resume it refills within about
+        ``1 / (1 - memory)`` steps. :meth:`measure` never uses it.
     **options
-        ``shrinkage``, ``ridge``, ``bias_correct``, ``dtype``, ``gather``.
+        ``shrinkage``, ``ridge``, ``bias_correct``, ``dtype``, ``gather``, ``null`` (see
+        :func:`gibloss.functional.gib_terms`).
 
     Examples
     --------
@@ -72,7 +84,7 @@ class GIBLoss(nn.Module):
     >>> loss = F.cross_entropy(logits, y) + gib(x, logits, y)
     >>> loss.backward()
     >>> sorted(gib.last_terms.as_dict())[:3]
-    ['complement', 'complexity', 'h_q']
+    ['complement', 'complexity', 'diagnostics']
     """
 
     def __init__(
@@ -86,6 +98,7 @@ class GIBLoss(nn.Module):
         reduction: str = "mean",
         reducer: Any = None,
         q: str = "cell",
+        memory: float | None = None,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -93,7 +106,7 @@ class GIBLoss(nn.Module):
             raise ValueError(
                 f"`estimator` must be one of {ESTIMATORS} (or 'gcmi'), got {estimator!r}"
             )
-        allowed = {"shrinkage", "ridge", "bias_correct", "dtype", "gather"}
+        allowed = {"shrinkage", "ridge", "bias_correct", "dtype", "gather", "null"}
         unknown = set(options) - allowed
         if unknown:
             raise TypeError(
@@ -106,7 +119,10 @@ class GIBLoss(nn.Module):
             or weight < 0
         ):
             raise ValueError(f"`weight` must be a non-negative finite number, got {weight!r}")
+        if memory is None:  # the default: a memory where it applies
+            memory = DEFAULT_MEMORY if _ALIASES.get(estimator) == "gaussian_copula" else 0.0
         check_options(
+            memory_decay=memory,
             estimator=_ALIASES[estimator],
             beta=beta,
             pmi=pmi,
@@ -125,12 +141,18 @@ class GIBLoss(nn.Module):
         self.reduction = reduction
         self.reducer = reducer
         self.q = q
+        self.memory = float(memory)
+        self._moments: CellMoments | None = None
         self.options = options
         self.last_terms: GIBTerms | None = None
 
+    def reset_memory(self) -> None:
+        """Forget the Gaussian cell sums remembered from earlier batches."""
+        self._moments = None
+
     def terms(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> GIBTerms:
-        """All differentiable terms of one call (no weight applied)."""
-        return gib_terms(
+        """All differentiable terms of one call (no weight applied); updates the memory."""
+        terms = gib_terms(
             x,
             outputs,
             y,
@@ -142,8 +164,13 @@ class GIBLoss(nn.Module):
             reduction=self.reduction,
             reducer=self.reducer,
             q=self.q,
+            memory=self._moments,
+            memory_decay=self.memory,
             **self.options,
         )
+        if self.memory > 0:
+            self._moments = terms.diagnostics.pop("memory")
+        return terms
 
     def measure(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> GIBTerms:
         """The value of the quantity this loss relaxes, without gradient, on all rows given.
@@ -191,5 +218,5 @@ class GIBLoss(nn.Module):
         return (
             f"estimator={self.estimator!r}, weight={self.weight}, beta={self.beta}, "
             f"pmi={self.pmi!r}, temperature={self.temperature}, bins={self.bins}, "
-            f"reduction={self.reduction!r}, q={self.q!r}"
+            f"reduction={self.reduction!r}, q={self.q!r}, memory={self.memory}"
         )

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ddp_reference import N_TOTAL, make_batch, make_model  # noqa: E402
+from ddp_reference import N_TOTAL, make_batch, make_model, memory_steps  # noqa: E402
 
 from gibloss import GIBLoss  # noqa: E402
 
@@ -44,6 +44,10 @@ def main() -> None:
             "grads": grads,
             "n_samples": gib.last_terms.n_samples,
         }
+    # the Gaussian copula's memory of cell sums stays identical across processes
+    gib = GIBLoss(estimator="gaussian_copula", bins=4)
+    shard = slice(rank * N_TOTAL // world, (rank + 1) * N_TOTAL // world)
+    results["memory_values"] = memory_steps(model, gib, shard)
     # The monitor computes on the main process only; every process calls measure() and stays in
     # step (a deadlock or a second writer would fail the test).
     from gibloss.integrations.accelerate import make_monitor

@@ -15,7 +15,7 @@ from gibloss import GIBLoss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import run_launched, two_process_launcher  # noqa: E402
-from ddp_reference import make_batch, make_model  # noqa: E402
+from ddp_reference import make_batch, make_model, memory_steps  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,3 +49,10 @@ def test_two_process_gib_loss_and_gradients_match_single_process(tmp_path: Path)
         assert float(got["gib"]) == pytest.approx(float(gib_value.detach()), abs=1e-6)
         for g_ddp, p in zip(got["grads"], model.parameters(), strict=True):
             torch.testing.assert_close(g_ddp, p.grad, atol=1e-6, rtol=0)
+    # successive batches with the memory: the same values as one process on the global batches
+    model = make_model()
+    expected = memory_steps(model, GIBLoss(estimator="gaussian_copula", bins=4), slice(None))
+    assert len(results["memory_values"]) == 3
+    for got, want in zip(results["memory_values"], expected, strict=True):
+        assert float(got) == pytest.approx(float(want), abs=1e-6)
+    assert float(expected[0]) != pytest.approx(float(expected[2]), abs=1e-6)

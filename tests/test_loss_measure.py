@@ -155,3 +155,87 @@ def test_monitor_records_each_loss_measure_on_the_probe(tmp_path) -> None:
     assert stored[0]["losses"]["gib"]["complexity"] == record["losses"]["gib"]["complexity"]
     with pytest.raises(TypeError, match="`losses\\['bad'\\]`"):
         gibloss.InformationPlaneMonitor(model, (x, y), losses={"bad": torch.nn.MSELoss()})
+
+
+# --- not degenerate at training batch sizes --------------------------------------------------
+
+
+def _batch(n: int = 128, n_feat: int = 50, seed: int = 0, informative: bool = True):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, size=n)
+    centers = rng.normal(size=(10, n_feat))
+    x = (centers[y] if informative else 0.0) + rng.normal(size=(n, n_feat))
+    logits = torch.tensor(np.eye(10)[y] * 2.0 + rng.normal(size=(n, 10)), requires_grad=True)
+    return x, logits, torch.tensor(y)
+
+
+def test_saturated_soft_binning_partitions_contribute_h_q_without_a_confidence_reward() -> None:
+    x, logits, y = _batch()
+    loss = GIBLoss(estimator="soft_binning", bins=30)
+    value = loss(x, logits, y)
+    terms = loss.last_terms
+    assert terms.diagnostics["saturated_complements"] == 1.0  # every complement row is unique
+    # each saturated complement contributes H(Q), as in the exact estimator with hard codes
+    torch.testing.assert_close(terms.complement, terms.h_q.expand(50), atol=1e-12, rtol=0)
+    # ... so its gradient is that of H(Q): no per-sample membership-entropy reward
+    (g_value,) = torch.autograd.grad(value, logits)
+    z = logits.detach().clone().requires_grad_(True)
+    q = gibloss.functional.soft_q(z, y, bins=30)
+    single = GIBLoss(estimator="soft_binning", bins=30, null=False).terms(x, z, y).single
+    h_q = gibloss.estimators.binning._entropy(q.cell_mass())
+    (g_expected,) = torch.autograd.grad((single.sum() + 50 * h_q) / 100, z)
+    torch.testing.assert_close(g_value, g_expected, atol=1e-10, rtol=0)
+
+
+def test_gaussian_copula_complements_differ_across_features_at_batch_size() -> None:
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(10, 50))
+    batch_only = GIBLoss(estimator="gaussian_copula", memory=0.0)
+    default = GIBLoss(estimator="gaussian_copula")  # remembers cell sums across batches
+    for _ in range(40):
+        y = rng.integers(0, 10, size=128)
+        x = centers[y] + 2.0 * rng.normal(size=(128, 50))
+        logits = torch.tensor(np.eye(10)[y] * 2.0 + rng.normal(size=(128, 10)))
+        batch_only(x, logits, torch.tensor(y))
+        default(x, logits, torch.tensor(y))
+    # batch only: ~13 rows per cell for 50 features, every cell shrunk, every complement at H(Q)
+    t = batch_only.last_terms
+    assert t.diagnostics["shrunk_cells"] > 0
+    torch.testing.assert_close(t.complement, t.h_q.expand(50), atol=1e-9, rtol=0)
+    # with the memory: no shrunk cell, complements feature-specific and inside (0, H(Q))
+    t = default.last_terms
+    assert t.diagnostics["shrunk_cells"] == 0
+    assert float(t.complement.std()) > 1e-2
+    assert 0.0 < float(t.complement.min()) and float(t.complement.max()) < float(t.h_q) - 0.1
+    # the default's memory is the loss's state; measure() never uses it
+    m = default.measure(x, logits, torch.tensor(y))
+    assert float(m.complexity) != pytest.approx(float(t.complexity), abs=1e-3)
+    default.reset_memory()
+    fresh = default(x, logits, torch.tensor(y))
+    assert float(fresh) == pytest.approx(float(m.complexity), abs=1e-9)
+
+
+def test_memory_is_rejected_where_it_cannot_apply() -> None:
+    with pytest.raises(ValueError, match="`memory_decay` > 0 needs"):
+        GIBLoss(estimator="soft_binning", memory=0.5)
+    with pytest.raises(ValueError, match="`memory_decay` must lie in"):
+        GIBLoss(memory=1.0)
+    loss = GIBLoss()
+    x, logits, y = _batch(n=64, n_feat=5)
+    loss(x, logits, y)
+    with pytest.raises(ValueError, match="`x` has 4 feature columns"):
+        loss(x[:, :4], logits, y)
+
+
+@pytest.mark.parametrize("surrogate", list(SURROGATES))
+def test_single_terms_exceed_their_shuffled_null_only_when_x_is_informative(surrogate) -> None:
+    gaps = {}
+    for informative in (True, False):
+        x, logits, y = _batch(n=256, n_feat=10, seed=1, informative=informative)
+        loss = GIBLoss(estimator=surrogate, bins=8)
+        loss(x, logits, y)
+        t = loss.last_terms
+        assert t.diagnostics["single_null"].shape == (10,)
+        gaps[informative] = float((t.single - t.diagnostics["single_null"]).mean())
+    assert gaps[True] > 0.1
+    assert abs(gaps[False]) < 0.1

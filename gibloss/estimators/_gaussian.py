@@ -20,6 +20,7 @@ __all__ = [
     "MIN_MASS",
     "gaussian_entropies",
     "shrunk_entropies_from_rows",
+    "terms_from_moments",
     "single_thread",
     "weighted_covariances",
 ]
@@ -351,6 +352,18 @@ def class_conditional_terms(
         n_shrunk += int(shrunk.sum())
         parts.append((hw, hs, hc, masses))
     hw, hs, hc, p_q = (torch.cat(t) for t in zip(*parts, strict=True))
+    return _assemble(h_all, (hw, hs, hc), p_q, d, n_shrunk)
+
+
+def _assemble(
+    h_all: tuple[torch.Tensor, ...],
+    h_cells: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    p_q: torch.Tensor,
+    d: int,
+    n_shrunk: int,
+) -> ClassConditionalTerms:
+    """``I = H(G) - sum_q p(q) H(G | q)`` per term, clipped to ``[0, H(Q)]``."""
+    hw, hs, hc = h_cells
     h_q = _entropy_bits(p_q / p_q.sum())
     whole = torch.minimum(h_all[0][0] - p_q @ hw, h_q).clamp_min(0.0)
     single = torch.minimum(h_all[1][0] - p_q @ hs, h_q).clamp_min(0.0)
@@ -358,3 +371,88 @@ def class_conditional_terms(
     if d == 1:
         comp = torch.zeros_like(comp)
     return ClassConditionalTerms(whole, single, comp, h_q, n_shrunk)
+
+
+@dataclass
+class CellMoments:
+    """Weighted sums of every Q cell ``(h, c)`` (cell id ``h * K + c``): the statistics of a
+    Gaussian cell, which add up across batches.
+
+    Attributes
+    ----------
+    s0, w2 : torch.Tensor
+        ``(C,)`` ``sum w`` and ``sum w^2``.
+    s1 : torch.Tensor
+        ``(C, d)`` ``sum w g``.
+    s2 : torch.Tensor
+        ``(C, d, d)`` ``sum w g g^T``.
+    r2 : torch.Tensor
+        Scalar ``sum_j (sum_c w_jc)^2`` over rows (the effective size of the whole matrix).
+    """
+
+    s0: torch.Tensor
+    s1: torch.Tensor
+    s2: torch.Tensor
+    w2: torch.Tensor
+    r2: torch.Tensor
+
+    @classmethod
+    def of_batch(
+        cls, g: torch.Tensor, hard: torch.Tensor, n_hard: int, mass: torch.Tensor
+    ) -> CellMoments:
+        """The sums of one batch: rows ``g`` ``(n, d)`` in cells ``(hard[j], c)``, masses
+        ``(n, K)``."""
+        n, k = mass.shape
+        onehot = torch.nn.functional.one_hot(hard, n_hard).to(mass.dtype)  # (n, n_hard)
+        w = (onehot.unsqueeze(-1) * mass.unsqueeze(1)).reshape(n, n_hard * k)  # (n, C)
+        wt = w.T
+        s2 = (wt.unsqueeze(-1) * g.unsqueeze(0)).transpose(1, 2) @ g
+        rows = mass.sum(dim=1)
+        return cls(w.sum(dim=0), wt @ g, s2, (w * w).sum(dim=0), (rows * rows).sum())
+
+    def decayed_plus(self, batch: CellMoments, decay: float) -> CellMoments:
+        """``decay * self + batch`` (``self`` is memory: no gradient flows into it)."""
+        return CellMoments(
+            *(decay * a.detach() + b for a, b in zip(self.astuple(), batch.astuple(), strict=True))
+        )
+
+    def astuple(self) -> tuple[torch.Tensor, ...]:
+        return self.s0, self.s1, self.s2, self.w2, self.r2
+
+
+def _covariance(
+    s0: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, w2: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unbiased weighted covariances and effective sizes from sums.
+
+    The same estimate as :func:`weighted_covariances`, from sums that can be accumulated.
+    """
+    mean = s1 / s0.unsqueeze(-1)
+    cov = s2 / s0[..., None, None] - mean.unsqueeze(-1) * mean.unsqueeze(-2)
+    n_eff = s0 * s0 / w2
+    factor = torch.where(n_eff > 1, n_eff / (n_eff - 1).clamp_min(1e-12), torch.ones_like(n_eff))
+    return cov * factor[..., None, None], n_eff
+
+
+def terms_from_moments(
+    moments: CellMoments,
+    *,
+    shrinkage: float = 0.1,
+    ridge: float = 1e-6,
+    bias_correct: bool = True,
+) -> ClassConditionalTerms:
+    """:func:`class_conditional_terms` from accumulated cell sums (e.g. a memory of batches).
+
+    Cells lighter than :data:`MIN_MASS` (relative to the total) are empty; the whole matrix's
+    moments are the sums over all cells.
+    """
+    s0, s1, s2, w2, r2 = moments.astuple()
+    total = s0.sum()
+    occ = (s0.detach() / total.detach()) > MIN_MASS
+    d = s1.shape[1]
+    opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct}
+    cov_all, neff_all = _covariance(total, s1.sum(dim=0), s2.sum(dim=0), r2)
+    h_all = gaussian_entropies(cov_all[None], neff_all[None], **opts)
+    covs, n_effs = _covariance(s0[occ], s1[occ], s2[occ], w2[occ])
+    hw, hs, hc, shrunk = gaussian_entropies(covs, n_effs, **opts)
+    return _assemble(h_all, (hw, hs, hc), s0[occ] / total, d, int(shrunk.sum()))

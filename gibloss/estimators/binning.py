@@ -272,7 +272,9 @@ def partition_terms(
     ``mass[j, c]`` (masses sum to one). The exact binning estimator calls it with hard cells
     (``hard`` = the target's codes, ``mass`` = the sample weights as one column); the
     soft-binning surrogate with the target's codes and soft memberships over Z codes. With the
-    joint table ``P(s, h, c)``, ``I(S; Q) = H(S) + H(Q) - H(S, Q)``.
+    joint table ``P(s, h, c)``, ``I(S; Q) = H(S) + H(Q) - H(S, Q)``. A partition whose states are
+    all distinct (every row its own state, "saturated") contributes ``H(Q)``, its value with hard
+    cells, for soft cells too: the plug-in value would reward each row's membership entropy.
 
     Parameters
     ----------
@@ -317,8 +319,12 @@ def partition_terms(
     def mi(codes_np: np.ndarray, card: int) -> torch.Tensor:
         if card == 1:
             return h_q - h_q  # a single state carries no information
-        if card == n:  # every row its own state: I = H(row mass) + H(Q) - H(mass)
-            return _entropy(mass.sum(dim=1)) + h_q - _entropy(mass)
+        if card == n:
+            # Every row its own state. With hard cells (the exact estimator) the term is H(Q);
+            # with soft cells the plug-in value H(Q) - sum_j rho_j H(pi_j) would add a reward for
+            # each row's own membership entropy: a confidence penalty, not information about
+            # the partition. The partition contributes H(Q), as in the exact estimator.
+            return h_q
         codes_t = torch.as_tensor(codes_np, device=dev)
         joint, _ = _table(codes_t, card, hard, n_hard, mass)
         states = mass.new_zeros(card).index_add(0, codes_t, mass.sum(dim=1))
