@@ -176,9 +176,11 @@ class GIBLoss(nn.Module):
         """The value of the quantity this loss relaxes, without gradient, on all rows given.
 
         Q is the stochastic encoder ``softmax(outputs / temperature)`` (soft bins for a regression
-        output); the terms are its exact plug-in (soft binning) or Gaussian-copula GIB. Nothing is
-        gathered across processes: pass the rows you want measured (a held-out probe, the
-        training set). With hard memberships (``temperature → 0``) it tends to the exact
+        output); the terms are its exact plug-in (soft binning) or Gaussian-copula GIB, from
+        these rows alone (no memory of earlier batches; a binned partition whose rows are all
+        distinct contributes ``H(Q)``, as with hard codes). Nothing is gathered across
+        processes: pass the rows you want measured (a held-out probe, the training set). With
+        hard memberships (``temperature → 0``) it tends to the exact
         ``gibloss.gib(x, outputs, y, estimator=..., z_code="argmax")``; for any temperature it
         equals ``gibloss.gib(..., z_code="soft", temperature=...)``. The weight is not applied.
 
