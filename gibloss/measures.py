@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_array, as_weights, check_same_length
+from .bias import check_bias_correction, miller_madow, permutations, shuffled_mean
 from .estimators import BinningEstimator, Estimator, GaussianCopulaEstimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
+from .estimators.base import FeatureTerms
 from .pmi import Z_CODES, build_q
 from .records import jsonable
 
@@ -22,6 +24,82 @@ __all__ = ["GIBResult", "IBResult", "entropy", "gib", "ib", "mutual_information"
 
 _VARIANTS = ("synergy", "sum_vs_whole")
 _SAMPLING = ("weighted", "resample")
+
+
+def _corrected_terms(
+    est: Estimator,
+    x: np.ndarray,
+    target: np.ndarray,
+    weights: np.ndarray | None,
+    bias_correction: str,
+    n_shuffles: int,
+    random_state: int | None,
+) -> tuple[FeatureTerms, dict[str, Any]]:
+    """``est.feature_terms`` with a bias correction, and what was subtracted (the null)."""
+    terms = est.feature_terms(x, target, weights)
+    if bias_correction == "none":
+        return terms, {}
+    if bias_correction == "shuffle":
+        perms = permutations(x.shape[0], n_shuffles, random_state)
+
+        def permuted(p: np.ndarray) -> FeatureTerms:
+            return est.feature_terms(x, target[p], None if weights is None else weights[p])
+
+        nulls = [permuted(p) for p in perms]
+        null_whole = float(np.mean([t.whole for t in nulls]))
+        null_single = np.mean([t.single for t in nulls], axis=0)
+        null_comp = np.mean([t.complement for t in nulls], axis=0)
+    else:  # Miller-Madow, binned estimates: minus the correction is the bias removed
+        parts = est.partitions(x)  # type: ignore[attr-defined]
+        t_codes, _ = est.codes(target)  # type: ignore[attr-defined]
+        null_whole = -miller_madow(parts.whole, t_codes, weights)
+        null_single = np.array(
+            [-miller_madow(parts.single[:, i], t_codes, weights) for i in range(x.shape[1])]
+        )
+        null_comp = np.array(
+            [
+                null_whole if part is None else -miller_madow(part[0], t_codes, weights)
+                for part in parts.complement
+            ]
+        )
+        if x.shape[1] == 1:
+            null_comp = np.zeros(1)
+    corrected = FeatureTerms(
+        terms.whole - null_whole,
+        terms.single - null_single,
+        terms.complement - null_comp,
+        terms.diagnostics,
+    )
+    null = {
+        "whole": null_whole,
+        "single": np.asarray(null_single),
+        "complement": np.asarray(null_comp),
+        "uncorrected_whole": terms.whole,
+        "uncorrected_single": terms.single,
+        "uncorrected_complement": terms.complement,
+    }
+    return corrected, null
+
+
+def _corrected_mi(
+    est: Estimator,
+    a: np.ndarray,
+    b: np.ndarray,
+    weights: np.ndarray | None,
+    bias_correction: str,
+    n_shuffles: int,
+    random_state: int | None,
+) -> tuple[float, float]:
+    """``est.mutual_information`` with a bias correction; returns (corrected, null)."""
+    value = float(est.mutual_information(a, b, weights))
+    if bias_correction == "none":
+        return value, 0.0
+    if bias_correction == "shuffle":
+        perms = permutations(a.shape[0], n_shuffles, random_state)
+        null = float(shuffled_mean(lambda p: est.mutual_information(a, b[p], weights), perms))
+    else:
+        null = -miller_madow(est.codes(a)[0], est.codes(b)[0], weights)  # type: ignore[attr-defined]
+    return value - null, null
 
 
 def entropy(
@@ -68,6 +146,9 @@ def mutual_information(
     estimator: str | Estimator = "binning",
     *,
     weights: Any = None,
+    bias_correction: str = "none",
+    n_shuffles: int = 10,
+    random_state: int | None = 0,
     **options: Any,
 ) -> float:
     """Mutual information ``I(A; B)`` in bits.
@@ -80,6 +161,14 @@ def mutual_information(
         The estimator.
     weights : array-like, optional
         ``(n,)`` non-negative per-sample weights (the empirical measure is reweighted).
+    bias_correction : {"none", "miller_madow", "shuffle"}
+        ``"none"``: the plug-in value. ``"miller_madow"`` (binning): the Miller–Madow correction.
+        ``"shuffle"``: minus the mean value over ``n_shuffles`` permutations of ``b``'s rows
+        (see :mod:`gibloss.bias`). A corrected value can be slightly negative.
+    n_shuffles : int
+        Permutations for ``"shuffle"``.
+    random_state : int, optional
+        Seed of the permutations.
     **options
         Hyper-parameters of a named estimator.
 
@@ -96,9 +185,11 @@ def mutual_information(
     1.0
     """
     est = get_estimator(estimator, **options)
+    check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
     aa, bb = as_array(a, "a"), as_array(b, "b")
     n = check_same_length(a=aa, b=bb)
-    return float(est.mutual_information(aa, bb, as_weights(weights, n)))
+    w = as_weights(weights, n)
+    return _corrected_mi(est, aa, bb, w, bias_correction, n_shuffles, random_state)[0]
 
 
 def synergy(
@@ -108,6 +199,9 @@ def synergy(
     *,
     kind: str = "feature",
     weights: Any = None,
+    bias_correction: str = "none",
+    n_shuffles: int = 10,
+    random_state: int | None = 0,
     **options: Any,
 ) -> float:
     """Synergy of the features ``x`` about ``y`` (bits).
@@ -129,6 +223,8 @@ def synergy(
         Which synergy.
     weights : array-like, optional
         Per-sample weights.
+    bias_correction, n_shuffles, random_state
+        Applied to every term (see :func:`mutual_information`).
 
     Examples
     --------
@@ -141,9 +237,12 @@ def synergy(
     if kind not in ("feature", "sum_vs_whole"):
         raise ValueError(f"`kind` must be 'feature' or 'sum_vs_whole', got {kind!r}")
     est = get_estimator(estimator, **options)
+    check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
     xa, ya = as_array(x, "x"), as_array(y, "y")
     n = check_same_length(x=xa, y=ya)
-    terms = est.feature_terms(xa, ya, as_weights(weights, n))
+    terms, _ = _corrected_terms(
+        est, xa, ya, as_weights(weights, n), bias_correction, n_shuffles, random_state
+    )
     if kind == "sum_vs_whole":
         return float(terms.whole - terms.single.sum())
     n_feat = xa.shape[1]
@@ -233,6 +332,8 @@ def gib(
     bins: int | None = None,
     random_state: int | None = 0,
     temperature: float = 1.0,
+    bias_correction: str = "none",
+    n_shuffles: int = 10,
     **options: Any,
 ) -> GIBResult:
     """Generalized Information Bottleneck terms (paper Eq. 5; Eq. 17 with ``variant``).
@@ -277,6 +378,13 @@ def gib(
         Seed for ``sampling="resample"``.
     temperature : float, default 1.0
         Softness of Q for ``z_code="soft"`` (ignored otherwise).
+    bias_correction : {"none", "miller_madow", "shuffle"}
+        Correction of every term (see :mod:`gibloss.bias`): the prediction term against
+        permutations of Y's codes, each feature term against permutations of Q's rows (with
+        their weights). ``diagnostics["null"]`` holds what was subtracted and the uncorrected
+        terms. Not for ``z_code="soft"``.
+    n_shuffles : int
+        Permutations for ``"shuffle"`` (seeded by ``random_state``).
     **options
         Hyper-parameters of a named estimator.
 
@@ -313,7 +421,10 @@ def gib(
         z_code = _default_z_code(est)
     if bins is None:
         bins = est.bins if isinstance(est, BinningEstimator) else 30
+    check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
     if z_code == "soft":
+        if bias_correction != "none":
+            raise ValueError("`bias_correction` must be 'none' with z_code='soft'")
         return _soft_gib(x, z, y, est, beta, pmi, q, sampling, variant, bins, temperature)
     xa = as_array(x, "x")
     za = as_array(z, "z")
@@ -321,12 +432,26 @@ def gib(
     qv = build_q(za, y, pmi=pmi, z_code=z_code, q=q, bins=bins)
     kz, ky = int(qv.z_codes.max()) + 1, int(qv.y_codes.max()) + 1
     prediction = plugin_mi(qv.z_codes, kz, qv.y_codes, ky)
+    null: dict[str, Any] = {}
+    if bias_correction == "shuffle":
+        perms = permutations(len(qv.y_codes), n_shuffles, random_state)
+        null["prediction"] = float(
+            shuffled_mean(lambda p: plugin_mi(qv.z_codes, kz, qv.y_codes[p], ky), perms)
+        )
+    elif bias_correction == "miller_madow":
+        null["prediction"] = -miller_madow(qv.z_codes, qv.y_codes)
+    if null:
+        null["uncorrected_prediction"] = prediction
+        prediction -= null["prediction"]
     xs, qs, w = xa, qv.codes, qv.weights
     if sampling == "resample":
         rng = np.random.default_rng(random_state)
         idx = rng.choice(xa.shape[0], size=xa.shape[0], replace=True, p=w)
         xs, qs, w = xa[idx], qv.codes[idx], None
-    terms = est.feature_terms(xs, qs[:, None], w)
+    terms, term_null = _corrected_terms(
+        est, xs, qs[:, None], w, bias_correction, n_shuffles, random_state
+    )
+    null |= term_null
     n_feat = xa.shape[1]
     if variant == "synergy":
         complexity = float((terms.single.sum() + terms.complement.sum()) / (2.0 * beta * n_feat))
@@ -341,12 +466,15 @@ def gib(
         "variant": variant,
         "sampling": sampling,
         "bins": bins,
+        "bias_correction": bias_correction,
     }
     diagnostics = {
         "h_q": plugin_entropy(qs, w),
         **qv.diagnostics,
         **terms.diagnostics,
     }
+    if null:
+        diagnostics["null"] = null
     return GIBResult(
         prediction=float(prediction),
         complexity=complexity,
@@ -446,6 +574,9 @@ def ib(
     *,
     weights: Any = None,
     x_code: str = "rows",
+    bias_correction: str = "none",
+    n_shuffles: int = 10,
+    random_state: int | None = 0,
     **options: Any,
 ) -> IBResult:
     """Information Bottleneck terms of a representation ``t`` (paper Eq. 1).
@@ -466,6 +597,10 @@ def ib(
         Binning only: how the input is discretised. ``"rows"`` (default, the Shwartz-Ziv & Tishby
         convention) makes each distinct input row one state, so for distinct inputs and a
         deterministic network ``I(X; T) = H(T)``. ``"binned"`` bins ``x`` like ``t``.
+    bias_correction, n_shuffles, random_state
+        Correction of both terms (see :func:`mutual_information`): ``I(X; T)`` against
+        permutations of T's rows, ``I(T; Y)`` against permutations of Y's.
+        ``diagnostics["null"]`` holds what was subtracted.
 
     Returns
     -------
@@ -483,6 +618,7 @@ def ib(
     (1.0, 1.0)
     """
     est = get_estimator(estimator, **options)
+    check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
     xa, ta, ya = as_array(x, "x"), as_array(t, "t"), as_array(y, "y")
     n = check_same_length(x=xa, t=ta, y=ya)
     w = as_weights(weights, n)
@@ -494,11 +630,12 @@ def ib(
             _, inv = np.unique(xa, axis=0, return_inverse=True)
             xa = inv.reshape(-1, 1).astype(np.int64)
         # bin T once; both terms and the diagnostic use the same codes
-        t_codes, k_t = est._codes(ta)
+        t_codes, k_t = est.codes(ta)
         ta = t_codes[:, None]
         diagnostics["unique_row_fraction"] = k_t / n
-    return IBResult(
-        complexity=float(est.mutual_information(xa, ta, w)),
-        prediction=float(est.mutual_information(ta, ya, w)),
-        diagnostics=diagnostics,
-    )
+    opts = (bias_correction, n_shuffles, random_state)
+    complexity, null_c = _corrected_mi(est, ta, xa, w, *opts)  # permutes X against T
+    prediction, null_p = _corrected_mi(est, ta, ya, w, *opts)  # permutes Y against T
+    if bias_correction != "none":
+        diagnostics["null"] = {"complexity": null_c, "prediction": null_p}
+    return IBResult(complexity=complexity, prediction=prediction, diagnostics=diagnostics)

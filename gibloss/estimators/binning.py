@@ -115,6 +115,10 @@ class BinningEstimator(Estimator):
             out[:, j] = np.searchsorted(edges, a[:, j], side="right")
         return out
 
+    def codes(self, a: np.ndarray) -> tuple[np.ndarray, int]:
+        """Dense state of every row of ``a`` after binning, and the number of states."""
+        return self._codes(a)
+
     def _codes(self, a: np.ndarray, chunk: int = 16) -> tuple[np.ndarray, int]:
         """Dense row identity of the binned rows of ``a``.
 

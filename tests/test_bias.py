@@ -1,0 +1,94 @@
+"""Bias corrections and shuffled nulls: independent data reads 0; truth is kept."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import gibloss
+
+
+@pytest.mark.parametrize("z_code", ["probs", "logits", "argmax"])
+def test_independent_outputs_read_zero_after_the_shuffle_correction(z_code: str) -> None:
+    rng = np.random.default_rng(0)
+    n, k = 5000, 10
+    y = rng.integers(0, k, n)
+    z = rng.normal(size=(n, k)) * 3.0  # logits independent of the labels
+    x = rng.normal(size=(n, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        raw = gibloss.gib(x, z, y, estimator="binning", z_code=z_code)
+        fixed = gibloss.gib(
+            x, z, y, estimator="binning", z_code=z_code, bias_correction="shuffle", n_shuffles=5
+        )
+    if z_code != "argmax":  # every binned probability row unique: pure plug-in bias
+        assert raw.prediction > 2.5
+    assert abs(fixed.prediction) < 0.05
+    assert abs(fixed.complexity) < 0.05
+    null = fixed.diagnostics["null"]
+    assert null["uncorrected_prediction"] == pytest.approx(raw.prediction)
+    assert fixed.prediction == pytest.approx(raw.prediction - null["prediction"])
+    np.testing.assert_allclose(fixed.single, raw.single - null["single"])
+
+
+def test_miller_madow_removes_the_small_sample_bias_of_a_well_sampled_table() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, 4, 400), rng.integers(0, 5, 400)  # independent, 20 cells, 400 rows
+    raw = gibloss.mutual_information(a, b)
+    mm = gibloss.mutual_information(a, b, bias_correction="miller_madow")
+    expected_bias = (4 - 1) * (5 - 1) / (2 * 400 * np.log(2))
+    assert raw == pytest.approx(expected_bias, rel=0.6)  # the plug-in bias formula
+    assert abs(mm) < raw / 3
+
+
+@pytest.mark.parametrize("bias_correction", ["none", "miller_madow", "shuffle"])
+def test_xor_synergy_is_one_bit_with_every_correction(bias_correction: str) -> None:
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 2, size=(4000, 2))
+    y = x[:, 0] ^ x[:, 1]
+    syn = gibloss.synergy(x, y, bias_correction=bias_correction)
+    assert syn == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("bias_correction", ["none", "shuffle"])
+def test_gaussian_closed_form_holds_with_the_shuffle_correction(bias_correction: str) -> None:
+    rng = np.random.default_rng(3)
+    rho = 0.8
+    xy = rng.multivariate_normal([0, 0], [[1, rho], [rho, 1]], size=5000)
+    truth = -0.5 * np.log2(1 - rho**2)
+    mi = gibloss.mutual_information(
+        xy[:, :1], xy[:, 1:], "gcmi", bias_correction=bias_correction, n_shuffles=3
+    )
+    assert abs(mi - truth) / truth < 0.03
+
+
+def test_appendix_e1_parity_synergy_holds_with_the_shuffle_correction() -> None:
+    # Y = parity of N fair bits: synergy is 1 bit for the whole; singles and complements are 0.
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 2, size=(20000, 3))
+    y = x.sum(axis=1) % 2
+    res = gibloss.synergy(x, y, bias_correction="shuffle", n_shuffles=3)
+    assert res == pytest.approx(1.0, abs=0.01)
+
+
+def test_bad_bias_correction_is_named() -> None:
+    x, y = np.zeros((10, 2)), np.arange(10) % 2
+    with pytest.raises(ValueError, match="`bias_correction` must be one of"):
+        gibloss.mutual_information(x, y, bias_correction="jackknife")
+    with pytest.raises(ValueError, match="`bias_correction`='miller_madow' applies"):
+        gibloss.mutual_information(x, y, "gcmi", bias_correction="miller_madow")
+    with pytest.raises(ValueError, match="`n_shuffles`"):
+        gibloss.mutual_information(x, y, bias_correction="shuffle", n_shuffles=0)
+
+
+def test_ib_shuffle_null_is_recorded() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 3))
+    y = (x[:, 0] > 0).astype(int)
+    t = np.tanh(x @ rng.normal(size=(3, 4)))
+    res = gibloss.ib(x, t, y, bias_correction="shuffle", n_shuffles=3)
+    assert set(res.diagnostics["null"]) == {"complexity", "prediction"}
+    raw = gibloss.ib(x, t, y)
+    assert res.prediction == pytest.approx(raw.prediction - res.diagnostics["null"]["prediction"])
