@@ -40,7 +40,9 @@ def summary_table(
     """A markdown table per plane: start, peak and end of each term, and compression detected.
 
     Compression follows :func:`gibloss.compression` (peak after fitting, a drop of at least
-    ``threshold`` of the complexity's range and at least ``min_drop`` bits).
+    ``threshold`` of the complexity's range and at least ``min_drop`` bits). For GIB records with
+    output diagnostics, each detected drop is labelled "saturation" (the complexity fell with
+    Q's entropy or with rising confidence) or "compression".
     """
     lines = []
     for kind, conventions in (("gib", ("per_call",)), ("ib", ("per_call", "run_range"))):
@@ -70,10 +72,18 @@ def summary_table(
                     d["time"],
                     threshold=threshold,
                     min_drop=min_drop,
+                    h_q=d.get("h_q"),
+                    max_p=d.get("max_p"),
                 )
                 detected += s.compressed
                 start = "—" if s.start is None else f"{d['axis']} {s.start:g}"
-                verdict = f"yes ({100 * s.relative_drop:.0f} % drop)" if s.compressed else "no"
+                verdict = "no"
+                if s.compressed:
+                    cause = f"{s.cause}: " if s.cause else ""
+                    verdict = (
+                        f"yes, {cause}drop of {s.drop:.3f} bits "
+                        f"({100 * s.relative_drop:.0f} % of the range)"
+                    )
                 lines.append(
                     f"| {run} | {d['time'].size} | {s.first:.3f} | {s.peak:.3f} | {s.end:.3f} "
                     f"| {d['prediction'][0]:.3f} | {d['prediction'].max():.3f} "

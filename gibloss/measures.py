@@ -17,7 +17,7 @@ from .bias import check_bias_correction, miller_madow, permutations, shuffled_me
 from .estimators import BinningEstimator, Estimator, GaussianCopulaEstimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
 from .estimators.base import FeatureTerms
-from .pmi import Z_CODES, build_q
+from .pmi import Z_CODES, build_q, output_confidence
 from .records import jsonable
 
 __all__ = ["GIBResult", "IBResult", "entropy", "gib", "ib", "mutual_information", "synergy"]
@@ -470,6 +470,7 @@ def gib(
     }
     diagnostics = {
         "h_q": plugin_entropy(qs, w),
+        **output_confidence(za, bins),
         **qv.diagnostics,
         **terms.diagnostics,
     }

@@ -16,6 +16,17 @@ prediction) pairs ordered in time:
 
 A run whose prediction never rises (``prediction[-1] <= prediction[0]``) has no fitting point; its
 whole trajectory is then treated as after-fit.
+
+**Cause** of a detected drop, when the output-side diagnostics are given. A complexity computed
+on binned probabilities falls when the softmax saturates into fewer probability bins, without any
+change in what the features tell about the decisions. Between the peak and the end:
+
+* ``"saturation"``: the weighted entropy of Q (``h_q``) fell by at least half the complexity's
+  drop, or the mean max-p (``max_p``) rose by at least 0.02 while moving against the complexity
+  (correlation ≤ −0.8); and, if the argmax-coded complexity is given, it fell by less than half as
+  much (the decisions stayed fixed);
+* ``"compression"``: otherwise;
+* ``None``: no drop was detected, or no diagnostic was given.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ class CompressionSummary:
     peak: float
     end: float
     first: float
+    cause: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dictionary."""
@@ -55,6 +67,9 @@ def compression(
     fit_fraction: float = 0.9,
     threshold: float = 0.1,
     min_drop: float = 0.05,
+    h_q: Sequence[float] | None = None,
+    max_p: Sequence[float] | None = None,
+    argmax_complexity: Sequence[float] | None = None,
 ) -> CompressionSummary:
     """Detect a compression phase in one trajectory (see the module docstring for the definition).
 
@@ -70,6 +85,10 @@ def compression(
         Minimum relative drop (fraction of the complexity's range) that counts as compression.
     min_drop : float
         Minimum absolute drop in the complexity's units (bits) that counts as compression.
+    h_q, max_p, argmax_complexity : sequence of float, optional
+        Output-side diagnostics at the same times (the weighted entropy of Q, the mean max-p,
+        the complexity with Z coded by its argmax); with any of them a detected drop gets a
+        ``cause`` (see the module docstring).
 
     Returns
     -------
@@ -112,6 +131,9 @@ def compression(
     drop = c_peak - c_end
     rel = drop / span if span > 0 else 0.0
     compressed = rel >= threshold and drop >= min_drop and i_peak < c.size - 1
+    cause = None
+    if compressed and (h_q is not None or max_p is not None):
+        cause = _cause(c, i_peak, drop, h_q, max_p, argmax_complexity)
     return CompressionSummary(
         compressed=bool(compressed),
         drop=drop,
@@ -121,4 +143,39 @@ def compression(
         peak=c_peak,
         end=c_end,
         first=float(c[0]),
+        cause=cause,
     )
+
+
+def _series(values: Sequence[float], n: int, name: str) -> np.ndarray:
+    a = np.asarray(values, dtype=float)
+    if a.shape != (n,) or not np.all(np.isfinite(a)):
+        raise ValueError(f"`{name}` must be {n} finite values (one per point), got {a.shape}")
+    return a
+
+
+def _cause(
+    c: np.ndarray,
+    i_peak: int,
+    drop: float,
+    h_q: Sequence[float] | None,
+    max_p: Sequence[float] | None,
+    argmax_complexity: Sequence[float] | None,
+) -> str:
+    """``"saturation"`` or ``"compression"`` for a detected drop (module docstring)."""
+    n = c.size
+    window = slice(i_peak, n)
+    confident = False
+    if h_q is not None:
+        h = _series(h_q, n, "h_q")
+        confident |= bool(h[i_peak] - h[-1] >= 0.5 * drop)
+    if max_p is not None:
+        m = _series(max_p, n, "max_p")[window]
+        rose = m[-1] - m[0] >= 0.02
+        cw = c[window]
+        if rose and cw.std() > 0 and m.std() > 0:
+            confident |= bool(np.corrcoef(cw, m)[0, 1] <= -0.8)
+    if confident and argmax_complexity is not None:
+        a = _series(argmax_complexity, n, "argmax_complexity")
+        confident = bool(a[i_peak] - a[-1] < 0.5 * drop)
+    return "saturation" if confident else "compression"

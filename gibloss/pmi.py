@@ -33,6 +33,7 @@ __all__ = [
     "build_q",
     "code_outputs",
     "code_targets",
+    "output_confidence",
     "pmi_mass",
     "pmi_weights",
 ]
@@ -106,6 +107,22 @@ def code_outputs(z: np.ndarray, z_code: str, bins: int) -> tuple[np.ndarray, int
         est = BinningEstimator(bins=bins, strategy="fixed", range=(0.0, 1.0))
         return row_codes(est.discretize(_softmax(z)))
     return row_codes(BinningEstimator(bins=bins).discretize(z))
+
+
+def output_confidence(z: np.ndarray, bins: int) -> dict[str, float]:
+    """The output side of a plane: mean max-p and the fraction of rows in extreme bins.
+
+    For logits ``(n, k)`` with ``k >= 2``: ``mean_max_p`` is the mean of the largest softmax
+    probability; ``extreme_fraction`` the fraction of rows whose every class probability lies in
+    the first or the last of ``bins`` equal bins over ``[0, 1]`` (a saturated softmax, whose
+    binned code carries nothing but the decision). Empty for other outputs.
+    """
+    if z.dtype.kind not in "f" or z.ndim != 2 or z.shape[1] < 2:
+        return {}
+    p = _softmax(z)
+    edge = 1.0 / bins
+    extreme = np.all((p < edge) | (p >= 1.0 - edge), axis=1)
+    return {"mean_max_p": float(p.max(axis=1).mean()), "extreme_fraction": float(extreme.mean())}
 
 
 def code_targets(y: Any, z: np.ndarray, bins: int, name: str = "y") -> tuple[np.ndarray, int]:

@@ -114,6 +114,9 @@ def trajectories(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per-run trajectories ``{run: {"time", "complexity", "prediction"}}`` from records.
 
+    GIB trajectories also carry ``"h_q"`` and ``"max_p"`` (the weighted entropy of Q and the
+    mean max-p) when every point recorded them.
+
     Parameters
     ----------
     records : list of dict
@@ -155,11 +158,14 @@ def trajectories(
                         f"available: {sorted(terms)}"
                     )
                 terms = terms[layer]
+            diag = terms.get("diagnostics") or {}
             pts.append(
                 (
                     float(r[axis]) if r.get(axis) is not None else _time_of(r),
                     terms["complexity"],
                     terms["prediction"],
+                    float(diag.get("h_q", np.nan)),
+                    float(diag.get("mean_max_p", np.nan)),
                 )
             )
         pts.sort(key=lambda v: v[0])
@@ -170,4 +176,8 @@ def trajectories(
             "prediction": arr[:, 2],
             "axis": np.array(axis),
         }
+        # output-side diagnostics of GIB records, where every point has them
+        for key, col in (("h_q", 3), ("max_p", 4)):
+            if np.all(np.isfinite(arr[:, col])):
+                out[run][key] = arr[:, col]
     return out

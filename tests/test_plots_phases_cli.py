@@ -112,7 +112,7 @@ def test_cli_plot_and_summary(tmp_path: Path, capsys) -> None:
     _not_blank(out)
     assert main(["summary", str(path)]) == 0
     text = capsys.readouterr().out
-    assert "| seed0 |" in text and "yes (" in text
+    assert "| seed0 |" in text and "yes, drop of " in text and "% of the range)" in text
     assert "Compression detected in 1/2 runs." in text
 
 
@@ -137,3 +137,61 @@ def test_cli_subprocess_entry_point_and_bad_input(tmp_path: Path) -> None:
     _fake_run(good, "s", *COMPRESS)
     r = subprocess.run(cmd + ["summary", str(good)], capture_output=True, text=True)
     assert r.returncode == 0 and "## GIB" in r.stdout
+
+
+# --- the cause of a drop: saturation or compression -----------------------------------------
+
+
+def _plane(x, logits, y) -> dict:
+    res = gibloss.gib(x, logits, y, estimator="binning", bins=10)
+    arg = gibloss.gib(x, logits, y, estimator="binning", bins=10, z_code="argmax")
+    return {
+        "c": res.complexity,
+        "p": res.prediction,
+        "h_q": res.diagnostics["h_q"],
+        "max_p": res.diagnostics["mean_max_p"],
+        "argmax": arg.complexity,
+    }
+
+
+def _verdict(points: list[dict]):
+    return gibloss.compression(
+        [q["c"] for q in points],
+        [q["p"] for q in points],
+        h_q=[q["h_q"] for q in points],
+        max_p=[q["max_p"] for q in points],
+        argmax_complexity=[q["argmax"] for q in points],
+    )
+
+
+def test_growing_last_layer_scale_reads_saturation() -> None:
+    # the decisions are fixed; only the scale of the logits grows, as when the last layer's
+    # weights grow after the fit: the probs-coded complexity falls as the softmax saturates
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 4))
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
+    base = np.column_stack([-x[:, 0] - x[:, 1], x[:, 0] - x[:, 1], x[:, 0] + x[:, 1]])
+    points = [_plane(x, base * s, y) for s in (0.5, 1, 2, 4, 8, 16, 32, 64)]
+    argmax = [q["argmax"] for q in points]
+    assert max(argmax) - min(argmax) < 1e-9  # the decisions never changed
+    s = _verdict(points)
+    assert s.compressed and s.cause == "saturation", s
+
+
+def test_a_real_drop_reads_compression() -> None:
+    # the outputs (and so Q, its entropy and the confidence) are fixed; the features lose the
+    # information they carried about Q: the complexity really falls
+    rng = np.random.default_rng(1)
+    n = 2000
+    y = rng.integers(0, 3, n)
+    logits = np.eye(3)[y] * 3.0 + rng.normal(size=(n, 3))
+    signal = np.eye(3)[y] @ rng.normal(size=(3, 4))
+    noise = rng.normal(size=(n, 4))
+    mixes = (0.0, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+    points = [_plane(signal + m * noise, logits, y) for m in mixes]
+    h = [q["h_q"] for q in points]
+    assert max(h) - min(h) < 1e-9
+    s = _verdict(points)
+    assert s.compressed and s.cause == "compression", s
+    # without diagnostics there is no cause
+    assert gibloss.compression([q["c"] for q in points], [q["p"] for q in points]).cause is None
