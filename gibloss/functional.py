@@ -186,9 +186,11 @@ def soft_q(
     Parameters
     ----------
     outputs : torch.Tensor
-        ``(n, k)`` logits (classification) or ``(n,)`` / ``(n, 1)`` outputs (regression).
+        ``(n, k)`` logits (classification), or ``(n,)`` / ``(n, 1)``: one logit of a binary
+        classifier when ``y`` holds integer labels 0/1, a regression output when ``y`` is float.
     y : torch.Tensor
         ``(n,)`` integer labels in ``[0, k)``, or float targets (regression; binned into ``bins``).
+        Integer labels other than 0/1 with a single output column are rejected (ambiguous).
     pmi : {"ratio", "ppmi", "literal", "none"}
         Weighting of the soft cells, as in :func:`gibloss.pmi_weights`.
     temperature : float
@@ -205,9 +207,21 @@ def soft_q(
     """
     if pmi not in PMI_MODES:
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
+    y = _check_targets(y, outputs.shape[0])
+    if outputs.ndim == 1 and not y.dtype.is_floating_point:
+        # one logit and integer labels: a binary classifier, [0, z] -> [1 - sigmoid, sigmoid]
+        values = torch.unique(y)
+        if not bool(((values == 0) | (values == 1)).all()):
+            raise ValueError(
+                f"`y` holds integer labels {values[:10].tolist()} but `outputs` has a single "
+                "column: one logit is a binary classifier (labels 0/1); pass logits (n, k) for "
+                "k classes, or float targets for a regression"
+            )
+        outputs = torch.stack([torch.zeros_like(outputs), outputs], dim=1)
+        y = y.long()
     m, classification = _memberships(outputs, temperature, bins)
     n, k = m.shape
-    hard, n_hard = _target_codes(_check_targets(y, n), classification, k, bins)
+    hard, n_hard = _target_codes(y, classification, k, bins)
     cols = torch.arange(k, device=m.device).repeat(n)
     rows = torch.arange(n, device=m.device).repeat_interleave(k)
     mass, p_hc, _ = pmi_mass(m.reshape(-1), rows, cols, hard, n_hard, k, pmi)

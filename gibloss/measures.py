@@ -17,7 +17,7 @@ from .bias import check_bias_correction, miller_madow, permutations, shuffled_me
 from .estimators import BinningEstimator, Estimator, GaussianCopulaEstimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
 from .estimators.base import FeatureTerms
-from .pmi import Z_CODES, build_q, output_confidence
+from .pmi import Z_CODES, binary_logits, build_q, output_confidence
 from .records import jsonable
 
 __all__ = ["GIBResult", "IBResult", "entropy", "gib", "ib", "mutual_information", "synergy"]
@@ -427,7 +427,7 @@ def gib(
             raise ValueError("`bias_correction` must be 'none' with z_code='soft'")
         return _soft_gib(x, z, y, est, beta, pmi, q, sampling, variant, bins, temperature)
     xa = as_array(x, "x")
-    za = as_array(z, "z")
+    za = binary_logits(as_array(z, "z"), y)
     check_same_length(x=xa, z=za)
     qv = build_q(za, y, pmi=pmi, z_code=z_code, q=q, bins=bins)
     kz, ky = int(qv.z_codes.max()) + 1, int(qv.y_codes.max()) + 1

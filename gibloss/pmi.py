@@ -32,6 +32,7 @@ __all__ = [
     "Z_CODES",
     "build_q",
     "code_outputs",
+    "binary_logits",
     "code_targets",
     "output_confidence",
     "pmi_mass",
@@ -107,6 +108,28 @@ def code_outputs(z: np.ndarray, z_code: str, bins: int) -> tuple[np.ndarray, int
         est = BinningEstimator(bins=bins, strategy="fixed", range=(0.0, 1.0))
         return row_codes(est.discretize(_softmax(z)))
     return row_codes(BinningEstimator(bins=bins).discretize(z))
+
+
+def binary_logits(z: np.ndarray, y: Any) -> np.ndarray:
+    """A single-logit binary classifier's outputs as two-class logits; anything else unchanged.
+
+    One float output column with integer (or bool) labels in {0, 1} is a ``BCEWithLogitsLoss``
+    model: ``[0, z]`` has softmax ``[1 - sigmoid(z), sigmoid(z)]``. One float column with float
+    targets is a regression. One float column with other integer labels is ambiguous and raises.
+    """
+    if z.dtype.kind != "f" or z.shape[1] != 1:
+        return z
+    ya = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if ya.dtype.kind not in "biu":
+        return z
+    values = np.unique(ya)
+    if not np.all(np.isin(values, (0, 1))):
+        raise ValueError(
+            f"`y` holds integer labels {values[:10].tolist()} but `z` has a single output "
+            "column: one logit is a binary classifier (labels 0/1); pass logits (n, k) for k "
+            "classes, or float targets for a regression"
+        )
+    return np.column_stack([np.zeros(len(z)), z[:, 0]])
 
 
 def output_confidence(z: np.ndarray, bins: int) -> dict[str, float]:
@@ -267,7 +290,7 @@ def build_q(
         pmi = "none" if q == "pmi" else "ratio"
     if pmi not in PMI_MODES:
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
-    za = as_array(z, "z")
+    za = binary_logits(as_array(z, "z"), y)
     zc, kz = code_outputs(za, z_code, bins)
     yc, ky = code_targets(y, za, bins)
     check_same_length(z=zc, y=yc)

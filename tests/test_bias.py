@@ -92,3 +92,40 @@ def test_ib_shuffle_null_is_recorded() -> None:
     assert set(res.diagnostics["null"]) == {"complexity", "prediction"}
     raw = gibloss.ib(x, t, y)
     assert res.prediction == pytest.approx(raw.prediction - res.diagnostics["null"]["prediction"])
+
+
+# --- single-logit binary classifiers ---------------------------------------------------------
+
+
+def test_single_logit_binary_classifier_is_classification_everywhere() -> None:
+    import torch
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(400, 3))
+    y = (x[:, 0] + 0.3 * rng.normal(size=400) > 0).astype(int)
+    logit = 3.0 * x[:, 0]
+    two = np.column_stack([np.zeros(400), logit])  # the same model as two-class logits
+    for shape in ((400,), (400, 1)):
+        one = logit.reshape(shape)
+        a = gibloss.gib(x, one, y, estimator="gcmi")
+        b = gibloss.gib(x, two, y, estimator="gcmi")
+        assert a.complexity == pytest.approx(b.complexity, abs=1e-12)
+        assert a.prediction == pytest.approx(b.prediction, abs=1e-12) and a.prediction > 0.3
+        loss = gibloss.GIBLoss()
+        la = loss(x, torch.tensor(one), torch.tensor(y))
+        lb = gibloss.GIBLoss()(x, torch.tensor(two), torch.tensor(y))
+        assert float(la) == pytest.approx(float(lb), abs=1e-12)
+    # float targets with one output column stay a regression (different value)
+    reg = gibloss.gib(x, logit, y.astype(float), estimator="gcmi")
+    assert reg.complexity != pytest.approx(gibloss.gib(x, two, y, estimator="gcmi").complexity)
+
+
+def test_single_logit_with_more_than_two_integer_classes_is_rejected() -> None:
+    import torch
+
+    x = np.random.default_rng(7).normal(size=(30, 2))
+    y = np.arange(30) % 3
+    with pytest.raises(ValueError, match="single output column"):
+        gibloss.gib(x, x[:, 0], y)
+    with pytest.raises(ValueError, match="single column"):
+        gibloss.GIBLoss()(x, torch.tensor(x[:, 0]), torch.tensor(y))

@@ -258,8 +258,8 @@ def test_gibloss_regression_values_and_gradients_are_finite(
     case_counter.tick()
     rng = np.random.default_rng(seed)
     x = _features(rng, n, n_feat, x_kind)
-    if y_kind == "int64":
-        y = torch.tensor(rng.integers(-3, 3, size=n))
+    if y_kind == "int64":  # a binary classifier with one logit
+        y = torch.tensor(rng.integers(0, 2, size=n))
     elif y_kind == "constant":
         y = torch.full((n,), 2.5)
     else:
