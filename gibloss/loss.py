@@ -150,23 +150,29 @@ class GIBLoss(nn.Module):
         """Forget the Gaussian cell sums remembered from earlier batches."""
         self._moments = None
 
+    def _gib_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`gibloss.functional.gib_terms` for this loss."""
+        return {
+            "estimator": self.estimator,
+            "beta": self.beta,
+            "pmi": self.pmi,
+            "temperature": self.temperature,
+            "bins": self.bins,
+            "reduction": self.reduction,
+            "reducer": self.reducer,
+            "q": self.q,
+            **self.options,
+        }
+
     def terms(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> GIBTerms:
         """All differentiable terms of one call (no weight applied); updates the memory."""
         terms = gib_terms(
             x,
             outputs,
             y,
-            estimator=self.estimator,
-            beta=self.beta,
-            pmi=self.pmi,
-            temperature=self.temperature,
-            bins=self.bins,
-            reduction=self.reduction,
-            reducer=self.reducer,
-            q=self.q,
             memory=self._moments,
             memory_decay=self.memory,
-            **self.options,
+            **self._gib_options(),
         )
         if self.memory > 0:
             self._moments = terms.diagnostics.pop("memory")
@@ -189,22 +195,8 @@ class GIBLoss(nn.Module):
         GIBTerms
             Detached terms (bits).
         """
-        options = {**self.options, "gather": False}
         with torch.no_grad():
-            terms = gib_terms(
-                x,
-                outputs.detach(),
-                y,
-                estimator=self.estimator,
-                beta=self.beta,
-                pmi=self.pmi,
-                temperature=self.temperature,
-                bins=self.bins,
-                reduction=self.reduction,
-                reducer=self.reducer,
-                q=self.q,
-                **options,
-            )
+            terms = gib_terms(x, outputs.detach(), y, **{**self._gib_options(), "gather": False})
         return terms.detach()
 
     def forward(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
