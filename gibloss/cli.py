@@ -9,6 +9,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -124,23 +125,41 @@ def _summary(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gibloss`` command."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="gibloss", description="Plot and summarise GIB runs.")
+    parser.add_argument("--version", action="version", version=f"gibloss {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plot", help="draw information planes from monitor records")
     p.add_argument("records", nargs="+", help="JSON Lines record file(s)")
     p.add_argument("-o", "--output", required=True, help="output image (png, pdf, svg)")
-    p.add_argument("--kind", choices=("gib", "ib"), default="gib")
-    p.add_argument("--estimator", default=None)
-    p.add_argument("--layers", nargs="+", default=["output"])
-    p.add_argument("--convention", choices=("per_call", "run_range"), default="per_call")
-    p.add_argument("--no-normalize", action="store_true")
-    p.add_argument("--dpi", type=int, default=120)
+    p.add_argument("--kind", choices=("gib", "ib"), default="gib", help="which plane (gib)")
+    p.add_argument(
+        "--estimator", default=None, help="estimator name in the records (default: the first)"
+    )
+    p.add_argument(
+        "--layers", nargs="+", default=["output"], help="IB layers to draw (default: output)"
+    )
+    p.add_argument(
+        "--convention", choices=("per_call", "run_range"), default="per_call",
+        help="IB binning convention (per_call)",
+    )
+    p.add_argument(
+        "--no-normalize", action="store_true",
+        help="draw absolute bits instead of each run's min-max normalised values",
+    )
+    p.add_argument("--dpi", type=int, default=120, help="resolution of raster output (120)")
     p.set_defaults(func=_plot)
     s = sub.add_parser("summary", help="start, peak, end and compression per run")
     s.add_argument("records", nargs="+", help="JSON Lines record file(s)")
-    s.add_argument("--estimator", default=None)
-    s.add_argument("--layer", default="output")
-    s.add_argument("--threshold", type=float, default=0.1)
+    s.add_argument(
+        "--estimator", default=None, help="estimator name in the records (default: the first)"
+    )
+    s.add_argument("--layer", default="output", help="IB layer to summarise (output)")
+    s.add_argument(
+        "--threshold", type=float, default=0.1,
+        help="smallest drop, as a fraction of the complexity's range, that counts (0.1)",
+    )
     s.set_defaults(func=_summary)
     return parser
 
@@ -153,6 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, TypeError) as err:
         print(f"gibloss {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `gibloss summary runs.jsonl | head`: the reader left
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -195,3 +195,21 @@ def test_a_real_drop_reads_compression() -> None:
     assert s.compressed and s.cause == "compression", s
     # without diagnostics there is no cause
     assert gibloss.compression([q["c"] for q in points], [q["p"] for q in points]).cause is None
+
+
+def test_cli_version_help_and_a_closed_pipe(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("gibloss")
+    r = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == f"gibloss {gibloss.__version__}"
+    r = subprocess.run([str(exe), "plot", "--help"], capture_output=True, text=True, timeout=120)
+    assert "absolute bits" in r.stdout and "IB binning convention" in r.stdout
+    path = tmp_path / "runs.jsonl"
+    for i in range(400):  # a summary long enough to outlive the pipe's buffer
+        _fake_run(path, f"seed{i}", *COMPRESS)
+    r = subprocess.run(
+        f"'{exe}' summary '{path}' | head -n 1", shell=True, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0
+    assert r.stdout.startswith("## GIB")
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
