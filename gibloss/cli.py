@@ -78,6 +78,13 @@ def summary_table(
                 )
                 detected += s.compressed
                 start = "—" if s.start is None else f"{d['axis']} {s.start:g}"
+                if "null_complexity" in d:  # the last point minus its shuffled-label null
+                    corrected = (
+                        f"; end − null: complexity {s.end - d['null_complexity'][-1]:.3f}, "
+                        f"prediction {d['prediction'][-1] - d['null_prediction'][-1]:.3f}"
+                    )
+                else:
+                    corrected = ""
                 verdict = "no"
                 if s.compressed:
                     cause = f"{s.cause}: " if s.cause else ""
@@ -88,7 +95,7 @@ def summary_table(
                 lines.append(
                     f"| {run} | {d['time'].size} | {s.first:.3f} | {s.peak:.3f} | {s.end:.3f} "
                     f"| {d['prediction'][0]:.3f} | {d['prediction'].max():.3f} "
-                    f"| {d['prediction'][-1]:.3f} | {verdict} | {start} |"
+                    f"| {d['prediction'][-1]:.3f}{corrected} | {verdict} | {start} |"
                 )
             lines += ["", f"Compression detected in {detected}/{len(trs)} runs.", ""]
     if not lines:

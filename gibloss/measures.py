@@ -453,10 +453,15 @@ def gib(
     )
     null |= term_null
     n_feat = xa.shape[1]
-    if variant == "synergy":
-        complexity = float((terms.single.sum() + terms.complement.sum()) / (2.0 * beta * n_feat))
-    else:
-        complexity = float(terms.single.sum() / beta)
+
+    def complexity_of(single: np.ndarray, complement: np.ndarray) -> float:
+        if variant == "synergy":
+            return float((single.sum() + complement.sum()) / (2.0 * beta * n_feat))
+        return float(single.sum() / beta)
+
+    complexity = complexity_of(terms.single, terms.complement)
+    if "single" in null:  # the complexity of what was subtracted (uncorrected = this + null)
+        null["complexity"] = complexity_of(null["single"], null["complement"])
     settings = {
         "estimator": repr(est),
         "z_code": z_code,

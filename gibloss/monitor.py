@@ -127,6 +127,12 @@ class InformationPlaneMonitor:
     resume : bool
         Continue the run ``run`` in an existing ``path``: no new header, measurement indices go
         on, kept activations of measurements without a record are dropped.
+    null : int, default 1
+        Shuffles of the shuffled-label null recorded beside every GIB term (``record["gib"][est]
+        ["null"]``: what the estimator reads with Q's rows permuted against the features, and Y's
+        against Z). The plane itself keeps the plug-in values; ``gibloss summary`` also reports
+        them minus the null. 0 records no null (half the GIB cost). Ignored when ``gib_options``
+        sets ``bias_correction``.
     losses : mapping of str to GIBLoss, optional
         Regularisers whose target to record: at every measurement, ``loss.measure`` on the
         probe (features, or raw inputs when the loss has its own reducer) goes into the record
@@ -165,6 +171,7 @@ class InformationPlaneMonitor:
         accelerator: Any = None,
         resume: bool = False,
         losses: Mapping[str, Any] | None = None,
+        null: int = 1,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
@@ -181,6 +188,9 @@ class InformationPlaneMonitor:
             raise ValueError(f"`every` must be a positive integer, got {every!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+        if not isinstance(null, int) or isinstance(null, bool) or null < 0:
+            raise ValueError(f"`null` must be a non-negative integer, got {null!r}")
+        self.null = null
         self.losses = dict(losses or {})
         for name, loss in self.losses.items():
             if not callable(getattr(loss, "measure", None)):
@@ -386,8 +396,14 @@ class InformationPlaneMonitor:
                 if "per_call" in self.conventions
                 else {}
             )
-            g = gib(self.features, out.numpy(), self.y_np, estimator=est, **self.gib_options)
+            opts = dict(self.gib_options)
+            keep_plugin = self.null > 0 and "bias_correction" not in opts
+            if keep_plugin:
+                opts |= {"bias_correction": "shuffle", "n_shuffles": self.null}
+            g = gib(self.features, out.numpy(), self.y_np, estimator=est, **opts)
             d = g.as_dict()
+            if keep_plugin:  # the plane stays the paper's plug-in values; the null beside them
+                d = _plugin_with_null(d)
             d["diagnostics"] = {
                 k: v
                 for k, v in d["diagnostics"].items()
@@ -469,6 +485,19 @@ class InformationPlaneMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _plugin_with_null(d: dict[str, Any]) -> dict[str, Any]:
+    """A shuffle-corrected ``GIBResult.as_dict()`` turned back into plug-in terms + ``"null"``."""
+    null = d["diagnostics"].pop("null")
+    d["prediction"] = null["uncorrected_prediction"]
+    d["complexity"] = d["complexity"] + null["complexity"]
+    d["objective"] = d["prediction"] - d["complexity"]
+    d["single"] = null["uncorrected_single"]
+    d["complement"] = null["uncorrected_complement"]
+    d["whole"] = null["uncorrected_whole"]
+    d["null"] = {k: null[k] for k in ("complexity", "prediction", "single", "complement")}
+    return d
 
 
 def _compact(a: np.ndarray) -> np.ndarray:

@@ -32,6 +32,12 @@ def _norm(v: np.ndarray) -> np.ndarray:
     return (v - v.min()) / span if span > 0 else np.zeros_like(v)
 
 
+def _norm_like(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``v`` on the axis that :func:`_norm` gives ``ref``."""
+    span = ref.max() - ref.min()
+    return (v - ref.min()) / span if span > 0 else np.zeros_like(v)
+
+
 def plot_information_plane(
     records_or_path: Any,
     kind: str = "gib",
@@ -45,6 +51,9 @@ def plot_information_plane(
     panel_size: float = 3.2,
 ) -> Figure:
     """Information plane(s): x = complexity, y = prediction, colour = epoch, one panel per run.
+
+    Where the records carry a shuffled-label null (the monitor's default), it is drawn as a
+    dashed grey line: what the estimator reads at each point without the relationship.
 
     Parameters
     ----------
@@ -105,8 +114,14 @@ def plot_information_plane(
                 raise ValueError(f"run {run!r} not in the records")
             d = tr[run]
             xs, ys = d["complexity"], d["prediction"]
+            null = (d["null_complexity"], d["null_prediction"]) if "null_complexity" in d else None
             if normalize:
+                if null is not None:  # the null on the run's own normalised axes
+                    null = (_norm_like(null[0], xs), _norm_like(null[1], ys))
                 xs, ys = _norm(xs), _norm(ys)
+            if null is not None:
+                ax.plot(*null, color="0.45", lw=0.9, ls="--", zorder=1,
+                        label="shuffled null" if k == 0 and j == 0 else None)
             ax.plot(xs, ys, color="0.75", lw=0.8, zorder=1)
             sc = ax.scatter(
                 xs,
@@ -126,7 +141,7 @@ def plot_information_plane(
         yl = "I(Z;Y)" if kind == "gib" else "I(T;Y)"
         ax.set_xlabel(f"{what} {xl}" + (" (normalised)" if normalize else " (bits)"), fontsize=9)
         ax.set_ylabel(f"{yl}" + (" (normalised)" if normalize else " (bits)"), fontsize=9)
-        if kind == "ib" and len(layer_list) > 1:
+        if (kind == "ib" and len(layer_list) > 1) or ax.get_legend_handles_labels()[1]:
             ax.legend(fontsize=7, loc="lower right")
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].set_visible(False)

@@ -115,7 +115,8 @@ def trajectories(
     """Per-run trajectories ``{run: {"time", "complexity", "prediction"}}`` from records.
 
     GIB trajectories also carry ``"h_q"`` and ``"max_p"`` (the weighted entropy of Q and the
-    mean max-p) when every point recorded them.
+    mean max-p), and ``"null_complexity"`` / ``"null_prediction"`` (the shuffled-label null),
+    when every point recorded them.
 
     Parameters
     ----------
@@ -166,6 +167,8 @@ def trajectories(
                     terms["prediction"],
                     float(diag.get("h_q", np.nan)),
                     float(diag.get("mean_max_p", np.nan)),
+                    float((terms.get("null") or {}).get("complexity", np.nan)),
+                    float((terms.get("null") or {}).get("prediction", np.nan)),
                 )
             )
         pts.sort(key=lambda v: v[0])
@@ -177,7 +180,7 @@ def trajectories(
             "axis": np.array(axis),
         }
         # output-side diagnostics of GIB records, where every point has them
-        for key, col in (("h_q", 3), ("max_p", 4)):
+        for key, col in (("h_q", 3), ("max_p", 4), ("null_complexity", 5), ("null_prediction", 6)):
             if np.all(np.isfinite(arr[:, col])):
                 out[run][key] = arr[:, col]
     return out

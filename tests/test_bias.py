@@ -129,3 +129,41 @@ def test_single_logit_with_more_than_two_integer_classes_is_rejected() -> None:
         gibloss.gib(x, x[:, 0], y)
     with pytest.raises(ValueError, match="single column"):
         gibloss.GIBLoss()(x, torch.tensor(x[:, 0]), torch.tensor(y))
+
+
+# --- the monitor records a shuffled null beside the plug-in plane -----------------------------
+
+
+def test_monitor_records_the_shuffled_null_and_summary_subtracts_it(tmp_path) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.randn(1000, 4)
+    y = torch.randint(0, 10, (1000,))  # labels the model cannot know
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 10))
+    path = tmp_path / "m.jsonl"
+    with gibloss.InformationPlaneMonitor(model, (x, y), path=path) as mon:
+        with torch.no_grad():
+            model[2].weight.mul_(20.0)  # confident, spread-out outputs: many binned Z codes
+        rec0 = mon.measure(step=0)
+        rec1 = mon.measure(step=1)
+    g = rec0["gib"]["binning"]
+    plain = gibloss.gib(
+        mon.features, model(x).detach().numpy(), y.numpy(), estimator="binning", bins=30
+    )
+    # the plane keeps the plug-in values ...
+    assert g["prediction"] == pytest.approx(plain.prediction, abs=1e-12)
+    assert g["complexity"] == pytest.approx(plain.complexity, abs=1e-12)
+    # ... and the null beside them reads about the same: the outputs know nothing about y
+    assert g["prediction"] > 1.0
+    assert abs(g["prediction"] - g["null"]["prediction"]) < 0.1
+    assert len(g["null"]["single"]) == mon.features.shape[1]
+    assert rec1["gib"]["binning"]["null"]["complexity"] >= 0
+    from gibloss.cli import summary_table
+
+    text = summary_table(gibloss.read_records(path))
+    assert "end − null: complexity" in text
+    fig = gibloss.plot_information_plane(path, normalize=False)
+    assert "shuffled null" in fig.axes[0].get_legend_handles_labels()[1]
+    with pytest.raises(ValueError, match="`null`"):
+        gibloss.InformationPlaneMonitor(model, (x, y), null=-1)
