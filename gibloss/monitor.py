@@ -132,7 +132,7 @@ class InformationPlaneMonitor:
         ["null"]``: what the estimator reads with Q's rows permuted against the features, and Y's
         against Z). The plane itself keeps the plug-in values; ``gibloss summary`` also reports
         them minus the null. 0 records no null (half the GIB cost). Ignored when ``gib_options``
-        sets ``bias_correction``.
+        sets ``bias_correction`` or ``z_code="soft"``.
     losses : mapping of str to GIBLoss, optional
         Regularisers whose target to record: at every measurement, ``loss.measure`` on the
         probe (features, or raw inputs when the loss has its own reducer) goes into the record
@@ -397,7 +397,9 @@ class InformationPlaneMonitor:
                 else {}
             )
             opts = dict(self.gib_options)
-            keep_plugin = self.null > 0 and "bias_correction" not in opts
+            keep_plugin = (
+                self.null > 0 and "bias_correction" not in opts and opts.get("z_code") != "soft"
+            )
             if keep_plugin:
                 opts |= {"bias_correction": "shuffle", "n_shuffles": self.null}
             g = gib(self.features, out.numpy(), self.y_np, estimator=est, **opts)
