@@ -37,6 +37,7 @@ import torch
 
 from ._validation import as_array
 from .distributed import gather_batch
+from .estimators._discrete import entropy_bits
 from .estimators._gaussian import CellMoments, class_conditional_terms, terms_from_moments
 from .estimators.binning import BinningEstimator, partition_terms
 from .estimators.gcmi import copula_normalize
@@ -47,7 +48,6 @@ __all__ = ["GIBTerms", "SoftQ", "check_options", "gib_complexity", "gib_terms", 
 ESTIMATORS = ("gaussian_copula", "soft_binning")
 REDUCTIONS = ("mean", "sum_vs_whole", "none")
 Q_VALUES = ("cell", "z")
-_LN2 = math.log(2.0)
 
 
 # --- soft Q ------------------------------------------------------------------------------------
@@ -81,15 +81,6 @@ class SoftQ:
         """``(n_hard, K)``: ``P(q)`` of every cell under the weighted measure."""
         table = self.mass.new_zeros((self.n_hard, self.mass.shape[1]))
         return table.index_add(0, self.hard, self.mass)
-
-
-def _entropy(p: torch.Tensor, dim: Any = None) -> torch.Tensor:
-    """Plug-in entropy (bits) of non-negative masses summing to one (zeros allowed, safe grads)."""
-    pos = p > 0
-    safe = torch.where(pos, p, torch.ones_like(p))
-    terms = torch.where(pos, p * torch.log(safe), torch.zeros_like(p))
-    total = terms.sum() if dim is None else terms.sum(dim=dim)
-    return -total / _LN2
 
 
 def _memberships(outputs: torch.Tensor, temperature: float, bins: int) -> tuple[torch.Tensor, bool]:
@@ -281,11 +272,8 @@ def _memory_terms(
         )
     terms = terms_from_moments(batch, **opts)
     remembered = CellMoments(*(t.detach() for t in batch.astuple()))
-    comp = terms.complement
-    if g.shape[1] == 1:
-        comp = torch.zeros_like(comp)
     diagnostics = {"shrunk_cells": terms.n_shrunk, "memory": remembered}
-    return terms.whole, terms.single, comp, diagnostics
+    return terms.whole, terms.single, terms.complement, diagnostics
 
 
 def _gaussian_terms(
@@ -613,8 +601,8 @@ def gib_terms(
         else:
             complexity = (single + comp) / (2.0 * beta)
         pc = q_var.contingency
-        prediction = _entropy(pc.sum(0)) + _entropy(pc.sum(1)) - _entropy(pc)
-        h_q = _entropy(q_var.cell_mass())
+        prediction = entropy_bits(pc.sum(0)) + entropy_bits(pc.sum(1)) - entropy_bits(pc)
+        h_q = entropy_bits(q_var.cell_mass())
     return GIBTerms(
         complexity, single, comp, whole, prediction, h_q, int(out.shape[0]), diagnostics
     )

@@ -7,6 +7,7 @@ return values in bits. Nothing here loops over samples in Python.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 _LN2 = float(np.log(2.0))
 
@@ -18,12 +19,24 @@ MIN_MASS = 1e-12
 
 __all__ = [
     "MIN_MASS",
+    "entropy_bits",
     "combine",
     "dense",
     "plugin_entropy",
     "plugin_mi",
     "row_codes",
 ]
+
+
+def entropy_bits(p: torch.Tensor, dim: tuple[int, ...] | int | None = None) -> torch.Tensor:
+    """Plug-in entropy (bits) of non-negative masses in torch (zeros allowed, finite gradients).
+
+    ``-sum p log2 p`` over ``dim`` (all entries by default); the masses are not renormalised.
+    ``log(1) = 0`` where ``p = 0``, so zeros contribute 0 and get a zero gradient.
+    """
+    terms = p * torch.log(torch.where(p > 0, p, torch.ones((), dtype=p.dtype, device=p.device)))
+    total = terms.sum() if dim is None else terms.sum(dim=dim)
+    return -total / _LN2
 
 
 def dense(codes: np.ndarray) -> tuple[np.ndarray, int]:

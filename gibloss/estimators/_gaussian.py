@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._discrete import MIN_MASS
+from ._discrete import MIN_MASS, entropy_bits
 
 __all__ = [
     "MIN_MASS",
@@ -222,12 +222,6 @@ class ClassConditionalTerms:
     n_shrunk: int
 
 
-def _entropy_bits(p: torch.Tensor) -> torch.Tensor:
-    pos = p > 0
-    safe = torch.where(pos, p, torch.ones_like(p))
-    return -torch.where(pos, p * torch.log(safe), torch.zeros_like(p)).sum() / _LN2
-
-
 #: Elements of the padded (codes, Z codes, rows, columns) tensor up to which the cell moments of
 #: all codes are computed in one batched product instead of one product per code.
 _BATCH_BUDGET = 2**24
@@ -364,7 +358,7 @@ def _assemble(
 ) -> ClassConditionalTerms:
     """``I = H(G) - sum_q p(q) H(G | q)`` per term, clipped to ``[0, H(Q)]``."""
     hw, hs, hc = h_cells
-    h_q = _entropy_bits(p_q / p_q.sum())
+    h_q = entropy_bits(p_q / p_q.sum())
     whole = torch.minimum(h_all[0][0] - p_q @ hw, h_q).clamp_min(0.0)
     single = torch.minimum(h_all[1][0] - p_q @ hs, h_q).clamp_min(0.0)
     comp = torch.minimum(h_all[2][0] - p_q @ hc, h_q).clamp_min(0.0)

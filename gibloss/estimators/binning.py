@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ._discrete import combine, dense, plugin_entropy, plugin_mi, row_codes
+from ._discrete import combine, dense, entropy_bits, plugin_entropy, plugin_mi, row_codes
 from ._gaussian import single_thread
 from .base import Estimator, FeatureTerms
 
@@ -235,17 +234,6 @@ class BinningEstimator(Estimator):
         )
 
 
-_LN2_T = math.log(2.0)
-
-
-def _entropy(p: torch.Tensor, dim: tuple[int, ...] | int | None = None) -> torch.Tensor:
-    """Plug-in entropy (bits) of non-negative masses (zeros allowed, finite gradients)."""
-    # log(1) = 0 where p = 0, so zeros contribute 0 and get a zero (not infinite) gradient
-    terms = p * torch.log(torch.where(p > 0, p, torch.ones((), dtype=p.dtype, device=p.device)))
-    total = terms.sum() if dim is None else terms.sum(dim=dim)
-    return -total / _LN2_T
-
-
 @dataclass
 class PartitionTerms:
     """``I(S; Q)`` (bits) for the whole matrix, every single column and every complement."""
@@ -299,7 +287,7 @@ def partition_terms(
     dev = mass.device
     kc = mass.shape[1]
     cell = mass.new_zeros((n_hard, kc)).index_add(0, hard, mass)
-    h_q = _entropy(cell)
+    h_q = entropy_bits(cell)
     # Singles: one table (feature, bin, code, Z code) for all features at once; when it would be
     # mostly empty (many codes), only its occupied rows, found by one sort.
     bmax = int(parts.single_cards.max())
@@ -309,15 +297,15 @@ def partition_terms(
     idx = (bin_idx.view(n, n_feat) * n_hard + hard[:, None]).reshape(-1)
     src = mass.unsqueeze(1).expand(n, n_feat, kc).reshape(-1, kc)
     bins_mass = mass.new_zeros(n_feat * bmax).index_add(0, bin_idx, src.sum(dim=1))
-    h_bins = _entropy(bins_mass.view(n_feat, bmax), dim=1)
+    h_bins = entropy_bits(bins_mass.view(n_feat, bmax), dim=1)
     if bmax * n_hard <= 4 * n:
         table = mass.new_zeros((n_feat * bmax * n_hard, kc)).index_add(0, idx, src)
-        h_joint = _entropy(table.view(n_feat, bmax * n_hard * kc), dim=1)
+        h_joint = entropy_bits(table.view(n_feat, bmax * n_hard * kc), dim=1)
     else:
         occupied, inv = torch.unique(idx, return_inverse=True)
         table = mass.new_zeros((occupied.shape[0], kc)).index_add(0, inv, src)
         owner = occupied // (bmax * n_hard)  # the feature of each occupied row
-        h_joint = mass.new_zeros(n_feat).index_add(0, owner, _entropy(table, dim=1))
+        h_joint = mass.new_zeros(n_feat).index_add(0, owner, entropy_bits(table, dim=1))
     single = h_bins + h_q - h_joint
 
     def mi(codes_np: np.ndarray, card: int) -> torch.Tensor:
@@ -332,7 +320,7 @@ def partition_terms(
         codes_t = torch.as_tensor(codes_np, device=dev)
         joint, _ = _table(codes_t, card, hard, n_hard, mass)
         states = mass.new_zeros(card).index_add(0, codes_t, mass.sum(dim=1))
-        return _entropy(states) + h_q - _entropy(joint)
+        return entropy_bits(states) + h_q - entropy_bits(joint)
 
     whole = mi(parts.whole, parts.whole_card)
     if n_feat == 1:
