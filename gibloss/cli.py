@@ -75,6 +75,7 @@ def summary_table(
                     min_drop=min_drop,
                     h_q=d.get("h_q"),
                     max_p=d.get("max_p"),
+                    argmax_complexity=d.get("argmax_complexity"),
                 )
                 detected += s.compressed
                 start = "—" if s.start is None else f"{d['axis']} {s.start:g}"
@@ -92,6 +93,9 @@ def summary_table(
                         f"yes, {cause}drop of {s.drop:.3f} bits "
                         f"({100 * s.relative_drop:.0f} % of the range)"
                     )
+                if "argmax_complexity" in d:  # the decision-coded reading of the same plane
+                    a = d["argmax_complexity"]
+                    verdict += f"; argmax-coded complexity {a[0]:.3f} → {a[-1]:.3f}"
                 lines.append(
                     f"| {run} | {d['time'].size} | {s.first:.3f} | {s.peak:.3f} | {s.end:.3f} "
                     f"| {d['prediction'][0]:.3f} | {d['prediction'].max():.3f} "

@@ -313,8 +313,36 @@ class IBResult:
         return jsonable(asdict(self))
 
 
-def _default_z_code(est: Estimator) -> str:
+def default_z_code(est: Estimator) -> str:
+    """What ``z_code="auto"`` resolves to for an estimator (see :func:`gib`)."""
     return "probs" if isinstance(est, BinningEstimator) else "argmax"
+
+
+def _check_predictions(za: np.ndarray, y: Any) -> None:
+    """``z_code="auto"`` reads ``z`` as model outputs; a representation must say so.
+
+    Logits have one column per class; float targets have one output column. Anything else (a
+    hidden layer passed as ``z``) would be softmaxed as if it were logits, so it raises
+    (``TypeError`` for float targets beside several columns, ``ValueError`` for more columns than
+    classes).
+    """
+    if za.dtype.kind != "f" or za.shape[1] < 2:
+        return
+    ya = as_array(y, "y")
+    d = za.shape[1]
+    if ya.dtype.kind not in "biu":
+        raise TypeError(
+            f"`y` must hold integer class labels for `z` with {d} columns (logits), got dtype "
+            f"{ya.dtype}: cast with .astype(int) / .long() if the values are whole numbers; a "
+            "regression output has one column; for a hidden representation pass z_code='binned'"
+        )
+    k = max(int(ya.max()) + 1, 2)
+    if d > k:  # fewer columns than classes is caught by the label check
+        raise ValueError(
+            f"`z` has {d} columns but the labels in `y` span only {k} classes, and logits have one "
+            "column per class; for a hidden representation pass z_code='binned'; for logits over "
+            "classes absent from `y`, pass z_code='probs', 'logits' or 'argmax' explicitly"
+        )
 
 
 def gib(
@@ -357,10 +385,14 @@ def gib(
         ``"weighted"``: MI under the weighted empirical measure (deterministic). ``"resample"``:
         draw ``n`` rows with replacement with probabilities given by the weights (seeded by
         ``random_state``), then use uniform weights — the paper's wording taken literally.
-    z_code : {"auto", "probs", "logits", "argmax", "soft"}
+    z_code : {"auto", "probs", "logits", "argmax", "binned", "soft"}
         How Z is discretised for Q and the prediction term. ``"auto"`` is ``"probs"`` for binning
         (the paper bins model outputs) and ``"argmax"`` for GCMI and KDE (their class-conditional
-        models need few, populated cells). ``"soft"``: the stochastic encoder
+        models need few, populated cells); it reads ``z`` as model outputs and raises a
+        error when ``z`` cannot be logits (more columns than classes, or several columns for a
+        float target). ``"binned"``: ``z`` is any representation, e.g. a hidden layer, binned
+        per column over its min-max (whole row as one state); integer ``y`` are labels, float
+        ``y`` are binned. ``"soft"``: the stochastic encoder
         ``Q ~ softmax(z / temperature)`` (Gaussian-Parzen soft bins for a regression output);
         the terms are the exact plug-in (binning) or Gaussian-copula values of that encoder,
         computed by the same code as :class:`gibloss.GIBLoss`, so they equal
@@ -417,8 +449,9 @@ def gib(
         raise ValueError(
             f"`z_code` must be one of {(*Z_CODES, 'soft')} or 'auto', got {z_code!r}"
         )
-    if z_code == "auto":
-        z_code = _default_z_code(est)
+    auto = z_code == "auto"
+    if auto:
+        z_code = default_z_code(est)
     if bins is None:
         bins = est.bins if isinstance(est, BinningEstimator) else 30
     check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
@@ -427,7 +460,11 @@ def gib(
             raise ValueError("`bias_correction` must be 'none' with z_code='soft'")
         return _soft_gib(x, z, y, est, beta, pmi, q, sampling, variant, bins, temperature)
     xa = as_array(x, "x")
-    za = binary_logits(as_array(z, "z"), y)
+    za = as_array(z, "z")
+    if z_code != "binned":
+        za = binary_logits(za, y)
+    if auto:
+        _check_predictions(za, y)
     check_same_length(x=xa, z=za)
     qv = build_q(za, y, pmi=pmi, z_code=z_code, q=q, bins=bins)
     kz, ky = int(qv.z_codes.max()) + 1, int(qv.y_codes.max()) + 1
@@ -475,7 +512,7 @@ def gib(
     }
     diagnostics = {
         "h_q": plugin_entropy(qs, w),
-        **output_confidence(za, bins),
+        **(output_confidence(za, bins) if z_code != "binned" else {}),
         **qv.diagnostics,
         **terms.diagnostics,
     }

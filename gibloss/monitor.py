@@ -29,7 +29,7 @@ from torch import nn
 
 from ._validation import as_array, check_same_length
 from .estimators import BinningEstimator, Estimator, get_estimator
-from .measures import gib, ib
+from .measures import default_z_code, gib, ib
 from .records import append_record, read_records
 from .reduction import PCAReducer, Reducer
 
@@ -133,6 +133,13 @@ class InformationPlaneMonitor:
         against Z). The plane itself keeps the plug-in values; ``gibloss summary`` also reports
         them minus the null. 0 records no null (half the GIB cost). Ignored when ``gib_options``
         sets ``bias_correction`` or ``z_code="soft"``.
+
+        For a classifier (integer labels) whose outputs are coded otherwise than by their argmax
+        (binning's default, ``"probs"``), every record also holds the same plane with Z coded by
+        the decision alone, ``record["gib"][est]["argmax"]`` (``prediction``, ``complexity``,
+        ``h_q``, ``n_z_codes`` and its own null): a fall of the complexity that this reading does
+        not share is the softmax saturating, not the features losing information about the
+        decisions (see :func:`gibloss.compression`).
     losses : mapping of str to GIBLoss, optional
         Regularisers whose target to record: at every measurement, ``loss.measure`` on the
         probe (features, or raw inputs when the loss has its own reducer) goes into the record
@@ -207,6 +214,8 @@ class InformationPlaneMonitor:
         if n < 2:
             raise ValueError(f"`probe` needs at least 2 samples, got {n}")
         self.y_np = self.y.detach().cpu().numpy()
+        # integer labels: the outputs are a classifier's, and can also be read by their argmax
+        self._classification = self.y_np.dtype.kind in "biu"
         self.x_rows = as_array(self.x.detach().cpu().reshape(n, -1).numpy(), "probe x")
         self.features, self.features_desc = self._resolve_features(features)
         # the probe's inputs never change: their row identity (IB's X for binning) is coded once
@@ -397,20 +406,22 @@ class InformationPlaneMonitor:
                 else {}
             )
             opts = dict(self.gib_options)
-            keep_plugin = (
-                self.null > 0 and "bias_correction" not in opts and opts.get("z_code") != "soft"
-            )
-            if keep_plugin:
-                opts |= {"bias_correction": "shuffle", "n_shuffles": self.null}
-            g = gib(self.features, out.numpy(), self.y_np, estimator=est, **opts)
-            d = g.as_dict()
-            if keep_plugin:  # the plane stays the paper's plug-in values; the null beside them
-                d = _plugin_with_null(d)
-            d["diagnostics"] = {
-                k: v
-                for k, v in d["diagnostics"].items()
-                if k not in ("complement_unique_fraction",)
-            }
+            z_code = opts.pop("z_code", "auto")
+            if z_code == "auto":
+                z_code = default_z_code(est)
+            d = self._gib(est, out, z_code, opts)
+            if self._classification and z_code not in ("argmax", "soft"):
+                # the same plane with Z coded by the decision alone: a drop that this reading
+                # does not share is the softmax saturating, not the features losing information
+                a = self._gib(est, out, "argmax", opts)
+                d["argmax"] = {
+                    "prediction": a["prediction"],
+                    "complexity": a["complexity"],
+                    "h_q": a["diagnostics"]["h_q"],
+                    "n_z_codes": a["diagnostics"]["n_z_codes"],
+                }
+                if "null" in a:
+                    d["argmax"]["null"] = {k: a["null"][k] for k in ("complexity", "prediction")}
             record["gib"][est.name] = d
         if self.losses:
             record["losses"] = {
@@ -426,6 +437,20 @@ class InformationPlaneMonitor:
             self.accelerator.log(record_scalars(record), step=step)
         self._barrier()
         return record
+
+    def _gib(
+        self, est: Estimator, out: torch.Tensor, z_code: str, opts: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Plug-in GIB terms of the outputs under one coding, with the shuffled null beside them."""
+        keep_plugin = self.null > 0 and "bias_correction" not in opts and z_code != "soft"
+        if keep_plugin:
+            opts = opts | {"bias_correction": "shuffle", "n_shuffles": self.null}
+        g = gib(self.features, out.numpy(), self.y_np, estimator=est, z_code=z_code, **opts)
+        d = g.as_dict()
+        if keep_plugin:  # the plane stays the paper's plug-in values; the null beside them
+            d = _plugin_with_null(d)
+        d["diagnostics"].pop("complement_unique_fraction", None)
+        return d
 
     def _loss_inputs(self, loss: Any) -> Any:
         """What a loss's ``x`` is on the probe: raw inputs for its own reducer, else features."""

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from .phases import compression  # noqa: E402
 from .records import read_records, trajectories  # noqa: E402
 
 __all__ = ["plot_feature_terms", "plot_information_plane"]
@@ -53,7 +54,10 @@ def plot_information_plane(
     """Information plane(s): x = complexity, y = prediction, colour = epoch, one panel per run.
 
     Where the records carry a shuffled-label null (the monitor's default), it is drawn as a
-    dashed grey line: what the estimator reads at each point without the relationship.
+    dashed grey line: what the estimator reads at each point without the relationship. GIB
+    panels also draw the plane with Z coded by its argmax (dotted, where recorded), and mark a
+    detected drop (:func:`gibloss.compression`, default thresholds) with an arrow from its peak
+    to the end: red for ``"compression"``, orange for ``"saturation"``.
 
     Parameters
     ----------
@@ -123,6 +127,15 @@ def plot_information_plane(
                 ax.plot(*null, color="0.45", lw=0.9, ls="--", zorder=1,
                         label="shuffled null" if k == 0 and j == 0 else None)
             ax.plot(xs, ys, color="0.75", lw=0.8, zorder=1)
+            if kind == "gib" and "argmax_complexity" in d:  # the decision-coded reading
+                axs, ays = d["argmax_complexity"], d["argmax_prediction"]
+                if normalize:
+                    axs = _norm_like(axs, d["complexity"])
+                    ays = _norm_like(ays, d["prediction"])
+                ax.plot(axs, ays, color="tab:blue", lw=0.9, ls=":", marker="x", ms=3,
+                        zorder=1, label="argmax coding" if k == 0 else None)
+            if kind == "gib" and d["time"].size >= 2:
+                _mark_compression(ax, d, xs, ys, first=k == 0)
             sc = ax.scatter(
                 xs,
                 ys,
@@ -148,6 +161,42 @@ def plot_information_plane(
     axis = str(next(iter(next(iter(per_layer.values())).values()))["axis"])
     fig.colorbar(sc, ax=axes.ravel().tolist(), label=axis)
     return fig
+
+
+_CAUSE_STYLE = {
+    "compression": {"marker": "v", "color": "tab:red", "label": "drop: compression"},
+    "saturation": {"marker": "s", "color": "tab:orange", "label": "drop: saturation"},
+    None: {"marker": "v", "color": "0.3", "label": "drop (no diagnostics)"},
+}
+
+
+def _mark_compression(
+    ax: Any, d: dict[str, np.ndarray], xs: np.ndarray, ys: np.ndarray, *, first: bool
+) -> None:
+    """Mark a detected drop from its peak to the end, styled by its cause."""
+    s = compression(
+        d["complexity"],
+        d["prediction"],
+        d["time"],
+        h_q=d.get("h_q"),
+        max_p=d.get("max_p"),
+        argmax_complexity=d.get("argmax_complexity"),
+    )
+    if not s.compressed:
+        return
+    style = _CAUSE_STYLE[s.cause]
+    i_peak = int(np.flatnonzero(d["time"] == s.start)[0]) if s.start is not None else 0
+    ax.annotate(
+        "",
+        xy=(xs[-1], ys[-1]),
+        xytext=(xs[i_peak], ys[i_peak]),
+        arrowprops={"arrowstyle": "->", "color": style["color"], "lw": 1.2},
+        zorder=3,
+    )
+    ax.scatter(
+        [xs[i_peak]], [ys[i_peak]], marker=style["marker"], s=60, facecolors="none",
+        edgecolors=style["color"], linewidths=1.5, zorder=4, label=style["label"],
+    )
 
 
 def plot_feature_terms(

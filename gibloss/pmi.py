@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 PMI_MODES = ("ratio", "ppmi", "literal", "none")
-Z_CODES = ("probs", "logits", "argmax")
+Z_CODES = ("probs", "logits", "argmax", "binned")
 Q_KINDS = ("cell", "pmi", "z")
 
 
@@ -88,11 +88,14 @@ def code_outputs(z: np.ndarray, z_code: str, bins: int) -> tuple[np.ndarray, int
     ----------
     z : numpy.ndarray
         Validated ``(n, k)`` logits, ``(n, 1)`` regression outputs, or integer class predictions.
-    z_code : {"probs", "logits", "argmax"}
+    z_code : {"probs", "logits", "argmax", "binned"}
         ``"probs"``: softmax probabilities binned over ``[0, 1]`` (``bins`` bins), the whole row as
         one state. ``"logits"``: the logits binned per column over their min-max, whole row.
-        ``"argmax"``: the predicted class. Regression outputs (one float column) are always binned
-        over their min-max; integer ``z`` is taken as already-coded predictions.
+        ``"argmax"``: the predicted class. ``"binned"``: any representation (a hidden layer, or
+        outputs that are not logits) binned per column over its min-max, whole row: the same
+        partition as ``"logits"``, without reading the columns as classes. Regression outputs (one
+        float column) are always binned over their min-max; integer ``z`` is taken as
+        already-coded predictions.
     bins : int
         Number of bins.
     """
@@ -107,7 +110,7 @@ def code_outputs(z: np.ndarray, z_code: str, bins: int) -> tuple[np.ndarray, int
     if z_code == "probs":
         est = BinningEstimator(bins=bins, strategy="fixed", range=(0.0, 1.0))
         return row_codes(est.discretize(_softmax(z)))
-    return row_codes(BinningEstimator(bins=bins).discretize(z))
+    return row_codes(BinningEstimator(bins=bins).discretize(z))  # "logits" and "binned"
 
 
 def binary_logits(z: np.ndarray, y: Any) -> np.ndarray:
@@ -148,8 +151,19 @@ def output_confidence(z: np.ndarray, bins: int) -> dict[str, float]:
     return {"mean_max_p": float(p.max(axis=1).mean()), "extreme_fraction": float(extreme.mean())}
 
 
-def code_targets(y: Any, z: np.ndarray, bins: int, name: str = "y") -> tuple[np.ndarray, int]:
-    """Dense codes of the targets: class labels as they are, float regression targets binned."""
+def code_targets(
+    y: Any, z: np.ndarray, bins: int, name: str = "y", *, representation: bool = False
+) -> tuple[np.ndarray, int]:
+    """Dense codes of the targets: class labels as they are, float regression targets binned.
+
+    With ``representation=True`` (``z_code="binned"``) ``z``'s columns are not classes: integer
+    targets are labels, float targets are binned.
+    """
+    if representation:
+        ya = as_array(y, name)
+        if ya.dtype.kind in "biu":
+            return row_codes(ya.astype(np.int64))
+        return row_codes(BinningEstimator(bins=bins).discretize(ya))
     if _is_classification(z):
         n_classes = None if z.dtype.kind in "iu" else z.shape[1]
         labels = as_labels(y, name, n_classes=n_classes)
@@ -272,7 +286,7 @@ def build_q(
     pmi : {"ratio", "ppmi", "literal", "none"}, optional
         Sample weighting. Default: ``"ratio"`` for ``q="cell"`` and ``q="z"``, ``"none"`` for
         ``q="pmi"``.
-    z_code : {"probs", "logits", "argmax"}
+    z_code : {"probs", "logits", "argmax", "binned"}
         How Z is discretised (see :func:`code_outputs`).
     q : {"cell", "pmi", "z"}
         Q's value: the cell ``(z_code, y_code)``, the value of the pointwise log-ratio, or the
@@ -290,9 +304,11 @@ def build_q(
         pmi = "none" if q == "pmi" else "ratio"
     if pmi not in PMI_MODES:
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
-    za = binary_logits(as_array(z, "z"), y)
+    za = as_array(z, "z")
+    if z_code != "binned":
+        za = binary_logits(za, y)
     zc, kz = code_outputs(za, z_code, bins)
-    yc, ky = code_targets(y, za, bins)
+    yc, ky = code_targets(y, za, bins, representation=z_code == "binned")
     check_same_length(z=zc, y=yc)
     with torch.no_grad():
         mass, _, ratio = pmi_mass(
@@ -343,7 +359,7 @@ def pmi_weights(
         Outputs and targets, as in :func:`build_q`.
     mode : {"ratio", "ppmi", "literal", "none"}
         The weighting.
-    z_code : {"probs", "logits", "argmax"}
+    z_code : {"probs", "logits", "argmax", "binned"}
         How Z is discretised.
     bins : int
         Bins for ``z_code`` and regression targets.

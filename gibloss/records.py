@@ -115,7 +115,8 @@ def trajectories(
     """Per-run trajectories ``{run: {"time", "complexity", "prediction"}}`` from records.
 
     GIB trajectories also carry ``"h_q"`` and ``"max_p"`` (the weighted entropy of Q and the
-    mean max-p), and ``"null_complexity"`` / ``"null_prediction"`` (the shuffled-label null),
+    mean max-p), ``"null_complexity"`` / ``"null_prediction"`` (the shuffled-label null), and
+    ``"argmax_complexity"`` / ``"argmax_prediction"`` (the plane with Z coded by its argmax),
     when every point recorded them.
 
     Parameters
@@ -160,6 +161,7 @@ def trajectories(
                     )
                 terms = terms[layer]
             diag = terms.get("diagnostics") or {}
+            argmax = terms.get("argmax") or {}
             pts.append(
                 (
                     float(r[axis]) if r.get(axis) is not None else _time_of(r),
@@ -169,6 +171,8 @@ def trajectories(
                     float(diag.get("mean_max_p", np.nan)),
                     float((terms.get("null") or {}).get("complexity", np.nan)),
                     float((terms.get("null") or {}).get("prediction", np.nan)),
+                    float(argmax.get("complexity", np.nan)),
+                    float(argmax.get("prediction", np.nan)),
                 )
             )
         pts.sort(key=lambda v: v[0])
@@ -180,7 +184,9 @@ def trajectories(
             "axis": np.array(axis),
         }
         # output-side diagnostics of GIB records, where every point has them
-        for key, col in (("h_q", 3), ("max_p", 4), ("null_complexity", 5), ("null_prediction", 6)):
+        extra = ("h_q", "max_p", "null_complexity", "null_prediction", "argmax_complexity",
+                 "argmax_prediction")
+        for col, key in enumerate(extra, start=3):
             if np.all(np.isfinite(arr[:, col])):
                 out[run][key] = arr[:, col]
     return out

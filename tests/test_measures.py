@@ -158,3 +158,25 @@ def test_gib_bins_reaches_the_binning_estimator(rng) -> None:
     res = gibloss.gib(x, logits, y, estimator="binning", bins=3)
     assert res.diagnostics["unique_row_fraction"] <= 3**4 / 2000
     assert res.settings["bins"] == 3
+
+
+def test_a_hidden_layer_as_z_needs_an_explicit_coding(rng) -> None:
+    x = rng.normal(size=(400, 3))
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
+    hidden = np.tanh(x @ rng.normal(size=(3, 16)))
+    with pytest.raises(ValueError, match="z_code='binned'"):
+        gibloss.gib(x, hidden, y)  # 16 columns cannot be logits of 3 classes
+    with pytest.raises(TypeError, match="z_code='binned'"):
+        gibloss.gib(x, hidden, x[:, 0])  # several columns beside a float target
+    res = gibloss.gib(x, hidden, y, z_code="binned", bins=4)
+    # the same partition as the logits coding, without reading columns as classes
+    codes, _ = gibloss.BinningEstimator(bins=4).codes(hidden)
+    assert res.prediction == pytest.approx(
+        gibloss.mutual_information(codes, y, estimator="binning"), abs=1e-12
+    )
+    assert res.settings["z_code"] == "binned" and "mean_max_p" not in res.diagnostics
+    # a float target beside a representation is binned, as a regression target
+    reg = gibloss.gib(x, hidden, x[:, 0], z_code="binned", bins=4)
+    assert 0 < reg.prediction <= np.log2(4) + 1e-9
+    # logits with one column per class are still read under "auto"
+    assert gibloss.gib(x, hidden[:, :3], y).settings["z_code"] == "probs"

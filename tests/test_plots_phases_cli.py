@@ -7,11 +7,14 @@ import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import torch
 
 import gibloss
-from gibloss.cli import main
+import gibloss.records
+from gibloss.cli import main, summary_table
 from gibloss.records import append_record
 
 
@@ -195,6 +198,42 @@ def test_a_real_drop_reads_compression() -> None:
     assert s.compressed and s.cause == "compression", s
     # without diagnostics there is no cause
     assert gibloss.compression([q["c"] for q in points], [q["p"] for q in points]).cause is None
+
+
+def test_monitor_reads_a_growing_last_layer_as_saturation(tmp_path: Path) -> None:
+    # end to end: the monitor records the argmax reading by default, the summary and the plot
+    # use it; only the last layer's scale grows, so the decisions never change
+    torch.manual_seed(0)
+    x = torch.randn(600, 4)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    with torch.no_grad():  # a classifier that already decides well
+        w = torch.tensor([[-1.0, -1.0, 0, 0], [1.0, -1.0, 0, 0], [1.0, 1.0, 0, 0]])
+        model[0].weight.zero_()
+        model[0].weight[:4].copy_(torch.eye(4) * 0.3)
+        model[0].bias.zero_()
+        model[2].weight.zero_()
+        model[2].bias.zero_()
+        model[2].weight[:, :4].copy_(w)
+    path = tmp_path / "m.jsonl"
+    with gibloss.InformationPlaneMonitor(model, (x, y), path=path, bins=10) as mon:
+        for epoch in range(8):
+            rec = mon.measure(epoch=epoch)
+            with torch.no_grad():
+                model[2].weight.mul_(2.0)
+    argmax = rec["gib"]["binning"]["argmax"]
+    assert set(argmax) == {"prediction", "complexity", "h_q", "n_z_codes", "null"}
+    tr = gibloss.records.trajectories(gibloss.read_records(path))["run"]
+    assert np.ptp(tr["argmax_complexity"]) < 1e-9  # the decisions never changed
+    assert tr["complexity"][0] - tr["complexity"][-1] > 0.5  # the probs coding fell
+    text = summary_table(gibloss.read_records(path))
+    gib_row = text.split("## IB")[0]
+    assert "yes, saturation: drop of" in gib_row, gib_row
+    assert "argmax-coded complexity" in gib_row
+    fig = gibloss.plot_information_plane(path)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "drop: saturation" in labels and "argmax coding" in labels, labels
+    plt.close(fig)
 
 
 def test_cli_version_help_and_a_closed_pipe(tmp_path: Path) -> None:
