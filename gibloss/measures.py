@@ -11,13 +11,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from ._validation import as_array, as_weights, check_same_length
 from .bias import check_bias_correction, miller_madow, permutations, shuffled_mean
+from .bootstrap import bootstrap_counts, check_n_boot, percentile_interval
 from .estimators import BinningEstimator, Estimator, GaussianCopulaEstimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
 from .estimators.base import FeatureTerms
-from .pmi import Z_CODES, binary_logits, build_q, output_confidence
+from .pmi import Z_CODES, binary_logits, build_q, output_confidence, pmi_mass
 from .records import jsonable
 
 __all__ = ["GIBResult", "IBResult", "entropy", "gib", "ib", "mutual_information", "synergy"]
@@ -273,6 +275,12 @@ class GIBResult:
     diagnostics : dict
         ``h_q`` (weighted entropy of Q), ``n_z_codes``, ``n_q_cells``, ``weights_ess`` and the
         estimator's own (for binning: ``unique_row_fraction`` of X, ``saturated`` complements).
+    interaction : numpy.ndarray
+        ``(N,)`` the synergy map, the interaction information of each feature with the rest
+        about Q: ``II_i = I(X; Q) - I(X^{-i}; Q) - I(X^i; Q)`` (computed from the terms above).
+        Positive: feature ``i`` and its complement tell more together than apart (synergy);
+        negative: what they tell overlaps (redundancy). Eq. 5's complexity is
+        ``(1/(2 beta N)) sum_i (I(X; Q) - II_i)``.
     """
 
     prediction: float
@@ -283,6 +291,15 @@ class GIBResult:
     whole: float
     settings: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    interaction: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        single = np.asarray(self.single, dtype=float)
+        complement = np.asarray(self.complement, dtype=float)
+        if single.size == 1:  # one feature: its complement is empty, nothing interacts
+            self.interaction = np.zeros(1)
+        else:
+            self.interaction = self.whole - complement - single
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary (arrays become lists)."""
@@ -362,6 +379,8 @@ def gib(
     temperature: float = 1.0,
     bias_correction: str = "none",
     n_shuffles: int = 10,
+    n_boot: int = 0,
+    level: float = 0.95,
     **options: Any,
 ) -> GIBResult:
     """Generalized Information Bottleneck terms (paper Eq. 5; Eq. 17 with ``variant``).
@@ -417,6 +436,17 @@ def gib(
         terms. Not for ``z_code="soft"``.
     n_shuffles : int
         Permutations for ``"shuffle"`` (seeded by ``random_state``).
+    n_boot : int
+        Bootstrap resamples (0: none). ``diagnostics["bootstrap"]`` then holds the
+        ``level`` percentile interval of every term (``prediction``, ``complexity``, ``whole``:
+        ``[low, high]``; ``single``, ``complement``: ``[lows, highs]``), and the standard error
+        and mean of the prediction and complexity over the resamples; see
+        :mod:`gibloss.bootstrap` for what varies and what is held fixed. A resampled mean far
+        from the estimate, relative to the interval (a saturated binned term), says that the
+        interval is not a confidence interval. Seeded by ``random_state``;
+        ``sampling="weighted"`` only.
+    level : float
+        Coverage of the bootstrap interval.
     **options
         Hyper-parameters of a named estimator.
 
@@ -455,9 +485,12 @@ def gib(
     if bins is None:
         bins = est.bins if isinstance(est, BinningEstimator) else 30
     check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
+    check_n_boot(n_boot, level)
+    if n_boot and sampling != "weighted":
+        raise ValueError(f"`n_boot` needs sampling='weighted', got sampling={sampling!r}")
     if z_code == "soft":
-        if bias_correction != "none":
-            raise ValueError("`bias_correction` must be 'none' with z_code='soft'")
+        if bias_correction != "none" or n_boot:
+            raise ValueError("`bias_correction` and `n_boot` are not available with z_code='soft'")
         return _soft_gib(x, z, y, est, beta, pmi, q, sampling, variant, bins, temperature)
     xa = as_array(x, "x")
     za = as_array(z, "z")
@@ -499,10 +532,11 @@ def gib(
     complexity = complexity_of(terms.single, terms.complement)
     if "single" in null:  # the complexity of what was subtracted (uncorrected = this + null)
         null["complexity"] = complexity_of(null["single"], null["complement"])
+    pmi_name = pmi if pmi is not None else ("none" if q == "pmi" else "ratio")
     settings = {
         "estimator": repr(est),
         "z_code": z_code,
-        "pmi": pmi if pmi is not None else ("none" if q == "pmi" else "ratio"),
+        "pmi": pmi_name,
         "q": q,
         "beta": float(beta),
         "variant": variant,
@@ -518,6 +552,10 @@ def gib(
     }
     if null:
         diagnostics["null"] = null
+    if n_boot:
+        diagnostics["bootstrap"] = _bootstrap_gib(
+            est, xa, qv, pmi_name, null, complexity_of, n_boot, level, random_state
+        )
     return GIBResult(
         prediction=float(prediction),
         complexity=complexity,
@@ -528,6 +566,51 @@ def gib(
         settings=settings,
         diagnostics=diagnostics,
     )
+
+
+def _bootstrap_gib(
+    est: Estimator,
+    xa: np.ndarray,
+    qv: Any,
+    pmi: str,
+    null: dict[str, Any],
+    complexity_of: Any,
+    n_boot: int,
+    level: float,
+    random_state: int | None,
+) -> dict[str, Any]:
+    """Bootstrap intervals of every GIB term (see :mod:`gibloss.bootstrap`)."""
+    n = xa.shape[0]
+    counts = bootstrap_counts(n, n_boot, random_state)
+    kz, ky = int(qv.z_codes.max()) + 1, int(qv.y_codes.max()) + 1
+    zc, yc = torch.as_tensor(qv.z_codes), torch.as_tensor(qv.y_codes)
+    weights = np.empty((n_boot, n))
+    prediction = np.empty(n_boot)
+    with torch.no_grad():
+        for b, c in enumerate(counts):  # Q's weights from each resample's own (Z, Y) table
+            ct = torch.as_tensor(c, dtype=torch.float64)
+            weights[b] = pmi_mass(ct, None, zc, yc, ky, kz, pmi)[0].numpy()
+            prediction[b] = plugin_mi(qv.z_codes, kz, qv.y_codes, ky, c / n)
+    whole, single, complement = est.feature_terms_batch(xa, qv.codes[:, None], weights)
+    prediction -= null.get("prediction", 0.0)  # a correction's null is held fixed
+    whole = whole - null.get("whole", 0.0)
+    single = single - null.get("single", 0.0)
+    complement = complement - null.get("complement", 0.0)
+    complexity = np.array([complexity_of(s, c) for s, c in zip(single, complement, strict=True)])
+    return {
+        "n_boot": n_boot,
+        "level": level,
+        "prediction": percentile_interval(prediction, level),
+        "complexity": percentile_interval(complexity, level),
+        "whole": percentile_interval(whole, level),
+        "single": percentile_interval(single, level),
+        "complement": percentile_interval(complement, level),
+        "se": {
+            "prediction": float(prediction.std(ddof=1)),
+            "complexity": float(complexity.std(ddof=1)),
+        },
+        "mean": {"prediction": float(prediction.mean()), "complexity": float(complexity.mean())},
+    }
 
 
 def _soft_gib(
@@ -620,6 +703,8 @@ def ib(
     bias_correction: str = "none",
     n_shuffles: int = 10,
     random_state: int | None = 0,
+    n_boot: int = 0,
+    level: float = 0.95,
     **options: Any,
 ) -> IBResult:
     """Information Bottleneck terms of a representation ``t`` (paper Eq. 1).
@@ -644,6 +729,9 @@ def ib(
         Correction of both terms (see :func:`mutual_information`): ``I(X; T)`` against
         permutations of T's rows, ``I(T; Y)`` against permutations of Y's.
         ``diagnostics["null"]`` holds what was subtracted.
+    n_boot, level
+        Bootstrap resamples (0: none) and the interval's coverage: ``diagnostics["bootstrap"]``
+        holds ``[low, high]`` of both terms (a null is held fixed; see :mod:`gibloss.bootstrap`).
 
     Returns
     -------
@@ -662,6 +750,7 @@ def ib(
     """
     est = get_estimator(estimator, **options)
     check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
+    check_n_boot(n_boot, level)
     xa, ta, ya = as_array(x, "x"), as_array(t, "t"), as_array(y, "y")
     n = check_same_length(x=xa, t=ta, y=ya)
     w = as_weights(weights, n)
@@ -681,4 +770,20 @@ def ib(
     prediction, null_p = _corrected_mi(est, ta, ya, w, *opts)  # permutes Y against T
     if bias_correction != "none":
         diagnostics["null"] = {"complexity": null_c, "prediction": null_p}
+    if n_boot:
+        base = w if w is not None else np.full(n, 1.0 / n)
+        boot = np.empty((n_boot, 2))
+        for b, c in enumerate(bootstrap_counts(n, n_boot, random_state)):
+            wb = base * c
+            wb = wb / wb.sum()
+            boot[b] = (
+                est.mutual_information(ta, xa, wb) - null_c,
+                est.mutual_information(ta, ya, wb) - null_p,
+            )
+        diagnostics["bootstrap"] = {
+            "n_boot": n_boot,
+            "level": level,
+            "complexity": percentile_interval(boot[:, 0], level),
+            "prediction": percentile_interval(boot[:, 1], level),
+        }
     return IBResult(complexity=complexity, prediction=prediction, diagnostics=diagnostics)

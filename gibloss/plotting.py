@@ -205,7 +205,11 @@ def plot_feature_terms(
     estimator: str | None = None,
     index: int = -1,
 ) -> Figure:
-    """Per-feature GIB terms of one measurement: ``I(X^i; Q)`` against ``I(X^{-i}; Q)``.
+    """Per-feature GIB terms of one measurement, and the synergy map.
+
+    Left: ``I(X^i; Q)`` and ``I(X^{-i}; Q)`` per feature, with ``H(Q)`` (their ceiling) dashed.
+    Middle: the synergy map ``II_i = I(X; Q) - I(X^{-i}; Q) - I(X^i; Q)`` (positive: feature
+    ``i`` is synergistic with the rest; negative: redundant). Right: single against complement.
 
     Parameters
     ----------
@@ -235,8 +239,12 @@ def plot_feature_terms(
         raise ValueError(f"estimator {name!r} not in the record; available: {sorted(gibs)}")
     single = np.asarray(gibs[name]["single"], dtype=float)
     comp = np.asarray(gibs[name]["complement"], dtype=float)
+    if "interaction" in gibs[name]:
+        inter = np.asarray(gibs[name]["interaction"], dtype=float)
+    else:  # records written before the synergy map was stored
+        inter = float(gibs[name]["whole"]) - comp - single if single.size > 1 else np.zeros(1)
     idx = np.arange(single.size)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    fig, (ax1, ax3, ax2) = plt.subplots(1, 3, figsize=(14, 3.6), constrained_layout=True)
     width = 0.4
     ax1.bar(idx - width / 2, single, width, label="I(X^i; Q)")
     ax1.bar(idx + width / 2, comp, width, label="I(X^-i; Q)")
@@ -247,6 +255,11 @@ def plot_feature_terms(
     if h_q is not None:
         ax1.axhline(h_q, color="k", ls="--", lw=0.8)
         ax1.text(idx[-1], h_q, " H(Q)", va="bottom", ha="right", fontsize=8)
+    ax3.bar(idx, inter, color=np.where(inter >= 0, "tab:red", "tab:blue"))
+    ax3.axhline(0.0, color="k", lw=0.6)
+    ax3.set_xlabel("feature i")
+    ax3.set_ylabel("II_i (bits)")
+    ax3.set_title("synergy map: > 0 synergy, < 0 redundancy", fontsize=9)
     ax2.scatter(single, comp, c=idx, cmap="viridis", s=25)
     ax2.set_xlabel("single I(X^i; Q) (bits)")
     ax2.set_ylabel("complement I(X^-i; Q) (bits)")

@@ -204,7 +204,9 @@ def pmi_mass(
     Parameters
     ----------
     values : torch.Tensor
-        ``(E,)`` non-negative memberships (may carry gradient).
+        ``(E,)`` non-negative memberships (may carry gradient). Each sample's memberships sum to
+        one, or to its multiplicity: integer counts give the measure of a resample with
+        replacement (the bootstrap of :func:`gibloss.gib`).
     rows : torch.Tensor or None
         ``(E,)`` long sample index of each entry; ``None`` means ``E = n`` and entry ``j`` is
         sample ``j``.
@@ -232,7 +234,8 @@ def pmi_mass(
     h = hard if rows is None else hard[rows]
     flat = h * n_cols + cols
     p_hc = values.new_zeros(n_hard * n_cols).index_add(0, flat, values).view(n_hard, n_cols) / n
-    p_h = torch.bincount(hard, minlength=n_hard).to(values.dtype) / n
+    # P(h): each sample's memberships sum to its multiplicity (1, or a bootstrap count)
+    p_h = p_hc.detach().sum(dim=1)
     p_c = p_hc.sum(dim=0)
     denom = p_h[:, None] * p_c[None, :]
     # Cells of negligible mass are empty: dividing by a tiny (not zero) mass overflows the

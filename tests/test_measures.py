@@ -180,3 +180,20 @@ def test_a_hidden_layer_as_z_needs_an_explicit_coding(rng) -> None:
     assert 0 < reg.prediction <= np.log2(4) + 1e-9
     # logits with one column per class are still read under "auto"
     assert gibloss.gib(x, hidden[:, :3], y).settings["z_code"] == "probs"
+
+
+def test_synergy_map_reads_xor_as_synergy_and_copies_as_redundancy() -> None:
+    # XOR of two fair bits (a third, irrelevant bit): II = +1 bit for the two inputs, 0 for the
+    # third; two copies of the label: II = -1 bit each (exact discrete values, all 8 rows)
+    bits = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+    y = bits[:, 0] ^ bits[:, 1]
+    res = gibloss.gib(bits, y, y, z_code="argmax", pmi="none")
+    np.testing.assert_allclose(res.interaction, [1.0, 1.0, 0.0], atol=1e-12)
+    copies = np.column_stack([y, y])
+    red = gibloss.gib(copies, y, y, z_code="argmax", pmi="none")
+    np.testing.assert_allclose(red.interaction, [-1.0, -1.0], atol=1e-12)
+    # Eq. 5's complexity from the map
+    n_feat = bits.shape[1]
+    from_map = (n_feat * res.whole - res.interaction.sum()) / (2 * n_feat)
+    assert res.complexity == pytest.approx(from_map)
+    assert res.as_dict()["interaction"] == pytest.approx([1.0, 1.0, 0.0], abs=1e-12)

@@ -35,6 +35,7 @@ def _fake_run(path: Path, run: str, complexity, prediction) -> None:
                         "objective": p - c,
                         "single": [c, c / 2],
                         "complement": [c * 2, c],
+                        "whole": 3 * c,
                         "diagnostics": {"h_q": 3.0},
                     }
                 },
@@ -82,6 +83,7 @@ def test_plots_render_to_png(tmp_path: Path) -> None:
         fig.savefig(out)
         _not_blank(out)
     fig = gibloss.plot_feature_terms(path)
+    assert any(ax.get_ylabel() == "II_i (bits)" for ax in fig.axes)  # the synergy map panel
     out = tmp_path / "features.png"
     fig.savefig(out)
     _not_blank(out)

@@ -109,6 +109,35 @@ class Estimator(ABC):
             )
         return FeatureTerms(whole, single, complement)
 
+    def feature_terms_batch(
+        self, x: np.ndarray, target: np.ndarray, weights: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``2N + 1`` terms under ``B`` measures over the same rows (e.g. bootstrap resamples).
+
+        Parameters
+        ----------
+        x, target : numpy.ndarray
+            As in :meth:`feature_terms`.
+        weights : numpy.ndarray
+            ``(B, n)`` non-negative weights, each row summing to one.
+
+        Returns
+        -------
+        whole : numpy.ndarray
+            ``(B,)``.
+        single, complement : numpy.ndarray
+            ``(B, N)``.
+
+        The base implementation calls :meth:`feature_terms` once per measure; the binning
+        estimator evaluates all of them in one pass.
+        """
+        terms = [self.feature_terms(x, target, w) for w in weights]
+        return (
+            np.array([t.whole for t in terms]),
+            np.stack([t.single for t in terms]),
+            np.stack([t.complement for t in terms]),
+        )
+
     def discretize(self, a: np.ndarray) -> np.ndarray:
         """Integer codes ``(n, d)`` for ``a``; integer arrays are symbols and kept as they are.
 

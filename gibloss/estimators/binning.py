@@ -234,6 +234,21 @@ class BinningEstimator(Estimator):
         )
 
 
+    def feature_terms_batch(
+        self, x: np.ndarray, target: np.ndarray, weights: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All ``2N + 1`` terms under ``B`` measures (``weights`` ``(B, n)``) in one pass.
+
+        The partitions are built once; :func:`partition_terms` evaluates every measure at once.
+        """
+        parts = self.partitions(x)
+        t, kt = self._codes(target)
+        mass = torch.as_tensor(np.ascontiguousarray(weights.T), dtype=torch.float64)[:, :, None]
+        with torch.no_grad(), single_thread():
+            terms = partition_terms(parts, torch.as_tensor(t), kt, mass)
+        return terms.whole.numpy(), terms.single.numpy(), terms.complement.numpy()
+
+
 @dataclass
 class PartitionTerms:
     """``I(S; Q)`` (bits) for the whole matrix, every single column and every complement."""
@@ -255,6 +270,11 @@ def _table(codes: torch.Tensor, card: int, hard: torch.Tensor, n_hard: int, mass
     return mass.new_zeros((size, mass.shape[1])).index_add(0, idx, mass), idx
 
 
+#: Above this many entries (rows x features x measures x Z codes) the single-feature tables of
+#: :func:`partition_terms` are filled one feature at a time instead of from one repeated copy.
+_EXPAND_LIMIT = 1 << 22
+
+
 def partition_terms(
     parts: BinnedPartitions, hard: torch.Tensor, n_hard: int, mass: torch.Tensor
 ) -> PartitionTerms:
@@ -268,6 +288,11 @@ def partition_terms(
     all distinct (every row its own state, "saturated") contributes ``H(Q)``, its value with hard
     cells, for soft cells too: the plug-in value would reward each row's membership entropy.
 
+    A mass of shape ``(n, B, K)`` evaluates ``B`` measures over the same rows at once (the
+    bootstrap resamples of :func:`gibloss.gib`): every term then has a leading ``B`` axis. A
+    partition saturated on the rows stays saturated under any reweighting of them, so its term is
+    each measure's ``H(Q)``.
+
     Parameters
     ----------
     parts : BinnedPartitions
@@ -277,17 +302,22 @@ def partition_terms(
     n_hard : int
         Number of codes.
     mass : torch.Tensor
-        ``(n, K)`` non-negative masses summing to one (may carry gradient).
+        ``(n, K)`` non-negative masses summing to one (may carry gradient), or ``(n, B, K)``
+        with each of the ``B`` measures summing to one.
 
     Returns
     -------
     PartitionTerms
     """
     n, n_feat = parts.single.shape
+    batched = mass.ndim == 3
+    m3 = mass if batched else mass[:, None, :]
+    nb, kc = m3.shape[1], m3.shape[2]
+    flat = m3.reshape(n, nb * kc)
+    row_mass = m3.sum(dim=2)  # (n, B)
     dev = mass.device
-    kc = mass.shape[1]
-    cell = mass.new_zeros((n_hard, kc)).index_add(0, hard, mass)
-    h_q = entropy_bits(cell)
+    cell = flat.new_zeros((n_hard, nb * kc)).index_add(0, hard, flat)
+    h_q = entropy_bits(cell.view(n_hard, nb, kc), dim=(0, 2))  # (B,)
     # Singles: one table (feature, bin, code, Z code) for all features at once; when it would be
     # mostly empty (many codes), only its occupied rows, found by one sort.
     bmax = int(parts.single_cards.max())
@@ -295,18 +325,34 @@ def partition_terms(
     codes = torch.as_tensor(parts.single, device=dev)
     bin_idx = (feat * bmax + codes).reshape(-1)
     idx = (bin_idx.view(n, n_feat) * n_hard + hard[:, None]).reshape(-1)
-    src = mass.unsqueeze(1).expand(n, n_feat, kc).reshape(-1, kc)
-    bins_mass = mass.new_zeros(n_feat * bmax).index_add(0, bin_idx, src.sum(dim=1))
-    h_bins = entropy_bits(bins_mass.view(n_feat, bmax), dim=1)
-    if bmax * n_hard <= 4 * n:
-        table = mass.new_zeros((n_feat * bmax * n_hard, kc)).index_add(0, idx, src)
-        h_joint = entropy_bits(table.view(n_feat, bmax * n_hard * kc), dim=1)
+    dense_table = bmax * n_hard <= 4 * n
+    if dense_table:
+        rows_of, n_rows = idx, n_feat * bmax * n_hard
     else:
-        occupied, inv = torch.unique(idx, return_inverse=True)
-        table = mass.new_zeros((occupied.shape[0], kc)).index_add(0, inv, src)
+        occupied, rows_of = torch.unique(idx, return_inverse=True)
+        n_rows = occupied.shape[0]
+    table = flat.new_zeros((n_rows, nb * kc))
+    if n * n_feat * nb * kc <= _EXPAND_LIMIT:  # one scatter of the rows repeated per feature
+        src = flat.unsqueeze(1).expand(n, n_feat, nb * kc).reshape(-1, nb * kc)
+        table = table.index_add(0, rows_of, src)
+    else:  # many measures or Z codes: one scatter per feature, without the repeated copy
+        per_feature = rows_of.view(n, n_feat)
+        for i in range(n_feat):
+            table.index_add_(0, per_feature[:, i], flat)
+    # the bins' masses are the table's margins
+    if dense_table:
+        h_joint = entropy_bits(table.view(n_feat, bmax * n_hard, nb, kc), dim=(1, 3))
+        bins_mass = table.view(n_feat * bmax, n_hard, nb, kc).sum(dim=(1, 3))
+    else:
         owner = occupied // (bmax * n_hard)  # the feature of each occupied row
-        h_joint = mass.new_zeros(n_feat).index_add(0, owner, entropy_bits(table, dim=1))
-    single = h_bins + h_q - h_joint
+        h_joint = flat.new_zeros((n_feat, nb)).index_add(
+            0, owner, entropy_bits(table.view(-1, nb, kc), dim=2)
+        )
+        bins_mass = flat.new_zeros((n_feat * bmax, nb)).index_add(
+            0, occupied // n_hard, table.view(-1, nb, kc).sum(dim=2)
+        )
+    h_bins = entropy_bits(bins_mass.view(n_feat, bmax, nb), dim=1)  # (N, B)
+    single = (h_bins + h_q - h_joint).T  # (B, N)
 
     def mi(codes_np: np.ndarray, card: int) -> torch.Tensor:
         if card == 1:
@@ -318,9 +364,9 @@ def partition_terms(
             # the partition. The partition contributes H(Q), as in the exact estimator.
             return h_q
         codes_t = torch.as_tensor(codes_np, device=dev)
-        joint, _ = _table(codes_t, card, hard, n_hard, mass)
-        states = mass.new_zeros(card).index_add(0, codes_t, mass.sum(dim=1))
-        return entropy_bits(states) + h_q - entropy_bits(joint)
+        joint, _ = _table(codes_t, card, hard, n_hard, flat)
+        states = flat.new_zeros((card, nb)).index_add(0, codes_t, row_mass)
+        return entropy_bits(states, dim=0) + h_q - entropy_bits(joint.view(-1, nb, kc), dim=(0, 2))
 
     whole = mi(parts.whole, parts.whole_card)
     if n_feat == 1:
@@ -336,8 +382,11 @@ def partition_terms(
                 comps.append(cache[n])
             else:
                 comps.append(mi(part[0], part[1]))
-        comp = torch.stack(comps)
-    return PartitionTerms(whole.clamp_min(0.0), single.clamp_min(0.0), comp.clamp_min(0.0), h_q)
+        comp = torch.stack(comps, dim=1)  # (B, N)
+    terms = PartitionTerms(whole.clamp_min(0.0), single.clamp_min(0.0), comp.clamp_min(0.0), h_q)
+    if not batched:
+        terms = PartitionTerms(terms.whole[0], terms.single[0], terms.complement[0], h_q[0])
+    return terms
 
 
 def _equal_width_codes(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int) -> np.ndarray:
