@@ -284,7 +284,9 @@ class Recipe:
         lines += [
             "",
             f"Configuration: `config.json` (quick = {self.config['quick']}); "
-            f"wall time {time.time() - self.started:.0f} s; "
+            f"wall time {time.time() - self.started:.0f} s"
+            + (" (this invocation, resumed from checkpoints)" if self.args.resume else "")
+            + "; "
             f"processes {self.world}; device {self.device}.",
         ]
         path = self.out / "summary.md"
@@ -410,6 +412,66 @@ def train_monitored(
     if not monitor.closed:
         monitor.close()
     return acc.unwrap_model(model)
+
+
+def gib_readings(
+    records: list[dict[str, Any]], *, prefix: str = "", estimator: str | None = None
+) -> dict[str, Any]:
+    """The GIB plane of the runs whose name starts with ``prefix``, read with its diagnostics.
+
+    Returns
+    -------
+    dict
+        ``runs``; ``compressed`` and ``causes`` (a count per cause, see
+        :func:`gibloss.compression`); ``argmax_compressed`` and ``argmax_runs`` (the same plane
+        with Z coded by its argmax, where recorded); ``r_h_q``, the correlation over time of the
+        complexity with the weighted entropy of Q, one per run; ``cell``, all of it as one
+        Markdown table cell.
+    """
+    from .phases import compression
+    from .records import trajectories
+
+    trs = trajectories(records, "gib", estimator=estimator)
+    runs = [r for r in trs if r.startswith(prefix) and trs[r]["time"].size >= 2]
+    causes: dict[str, int] = {}
+    arg_hits = arg_runs = 0
+    r_h_q: list[float] = []
+    for r in runs:
+        d = trs[r]
+        s = compression(
+            d["complexity"],
+            d["prediction"],
+            d["time"],
+            h_q=d.get("h_q"),
+            max_p=d.get("max_p"),
+            argmax_complexity=d.get("argmax_complexity"),
+        )
+        if s.compressed:
+            key = s.cause or "no diagnostics"
+            causes[key] = causes.get(key, 0) + 1
+        if "argmax_complexity" in d:
+            arg_runs += 1
+            arg_hits += compression(
+                d["argmax_complexity"], d["argmax_prediction"], d["time"]
+            ).compressed
+        if "h_q" in d and np.std(d["h_q"]) > 0 and np.std(d["complexity"]) > 0:
+            r_h_q.append(float(np.corrcoef(d["complexity"], d["h_q"])[0, 1]))
+    hits = sum(causes.values())
+    why = ", ".join(f"{v} {k}" for k, v in sorted(causes.items()))
+    cell = f"{hits}/{len(runs)}" + (f" ({why})" if why else "")
+    if arg_runs:
+        cell += f"; argmax-coded {arg_hits}/{arg_runs}"
+    if r_h_q:
+        cell += f"; r(complexity, H(Q)) {min(r_h_q):+.3f} to {max(r_h_q):+.3f}"
+    return {
+        "runs": len(runs),
+        "compressed": hits,
+        "causes": causes,
+        "argmax_compressed": arg_hits,
+        "argmax_runs": arg_runs,
+        "r_h_q": r_h_q,
+        "cell": cell,
+    }
 
 
 def compression_counts(

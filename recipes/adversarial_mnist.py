@@ -14,10 +14,12 @@ Run: ``accelerate launch recipes/adversarial_mnist.py [--quick]``.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 import gibloss
+import gibloss.records
 from gibloss.data import mnist
 from gibloss.experiment import Recipe, recipe_parser, train_monitored
 from gibloss.models import mlp
@@ -93,20 +95,39 @@ def main() -> None:
     for r in records:
         if r.get("kind") == "measurement":
             final[r["run"]] = r  # the last measurement of each run
-    body = ["| run | train acc | test acc | GIB complexity | GIB prediction | IB I(X;T) "
-            "| IB I(T;Y) |", "|---|---|---|---|---|---|---|"]
+    body = ["| run | train acc | test acc | GIB complexity | GIB prediction "
+            "| argmax-coded complexity | H(Q) | mean max-p | Z codes | IB I(X;T) | IB I(T;Y) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for run, r in sorted(final.items()):
         g, i = r["gib"]["binning"], r["ib"]["binning"][last_hidden]
+        diag, arg = g["diagnostics"], g.get("argmax", {})
+        arg_c = f"{arg['complexity']:.3f}" if arg else "—"
         body.append(f"| {run} | {r['accuracy']:.3f} | {test[run]:.3f} | {g['complexity']:.3f} "
-                    f"| {g['prediction']:.3f} | {i['complexity']:.3f} | {i['prediction']:.3f} |")
+                    f"| {g['prediction']:.3f} | {arg_c} | {diag['h_q']:.3f} "
+                    f"| {diag.get('mean_max_p', float('nan')):.3f} | {diag['n_z_codes']} "
+                    f"| {i['complexity']:.3f} | {i['prediction']:.3f} |")
     gib_c = [final[k]["gib"]["binning"]["complexity"] for k in sorted(final)]
     ib_c = [final[k]["ib"]["binning"][last_hidden]["complexity"] for k in sorted(final)]
 
     def spread(v: list[float]) -> float:
         return (max(v) - min(v)) / max(abs(max(v)), 1e-12)
 
+    arg_c = [final[k]["gib"]["binning"].get("argmax", {}).get("complexity") for k in sorted(final)]
+    gib_runs = gibloss.records.trajectories(records, "gib")
+    r_h_q = [
+        float(np.corrcoef(d["complexity"], d["h_q"])[0, 1])
+        for d in gib_runs.values()
+        if "h_q" in d and np.std(d["h_q"]) > 0 and np.std(d["complexity"]) > 0
+    ]
     body += ["", f"Relative spread of the final complexity across eps: GIB {spread(gib_c):.1%}, "
-             f"IB {spread(ib_c):.1%} (max − min over max).",
+             f"IB {spread(ib_c):.1%} (max − min over max)"
+             + (f"; argmax-coded GIB {spread(arg_c):.1%}" if None not in arg_c else "") + ".",
+             "",
+             "Correlation over time of the GIB complexity with H(Q) (the weighted entropy of Q), "
+             "per run: " + ", ".join(f"{v:+.3f}" for v in r_h_q) + ". A complexity that moves "
+             "with H(Q), and an argmax-coded complexity that does not separate the runs, say "
+             "that what separates them is output confidence (how many probability bins the "
+             "outputs occupy), not what the features tell about the decisions.",
              "", "Planes: `gib.png`, `ib.png` (last 20-unit layer, one panel per eps)."]
     recipe.save_figure(gibloss.plot_information_plane(records, "gib", normalize=False), "gib.png")
     recipe.save_figure(gibloss.plot_information_plane(

@@ -24,7 +24,13 @@ from torch import nn
 
 import gibloss
 from gibloss.data import agnews
-from gibloss.experiment import Recipe, compression_counts, recipe_parser, train_monitored
+from gibloss.experiment import (
+    Recipe,
+    compression_counts,
+    gib_readings,
+    recipe_parser,
+    train_monitored,
+)
 
 PAPER = {
     "model": "bert-base-uncased",
@@ -139,14 +145,15 @@ def main() -> None:
     if not recipe.is_main:
         return
     records = gibloss.read_records(recipe.metrics_path)
-    body = ["| protocol | GIB compression | IB compression | probe accuracy start → end |",
+    body = ["| protocol | GIB compression (cause; argmax-coded; r with H(Q)) | IB compression "
+            "| probe accuracy start → end |",
             "|---|---|---|---|"]
     for proto in ("standard", "unlearning+finetune"):
-        g = compression_counts(records, "gib", prefix=f"{proto}/")
+        g = gib_readings(records, prefix=f"{proto}/")
         i = compression_counts(records, "ib", prefix=f"{proto}/")
         ms = [r for r in records if r.get("kind") == "measurement"
               and r["run"].startswith(f"{proto}/")]
-        body.append(f"| {proto} | {g[0]}/{g[1]} | {i[0]}/{i[1]} "
+        body.append(f"| {proto} | {g['cell']} | {i[0]}/{i[1]} "
                     f"| {ms[0]['accuracy']:.3f} → {ms[-1]['accuracy']:.3f} |")
         runs = [f"{proto}/seed{s}" for s in cfg["seeds"]]
         recipe.save_figure(gibloss.plot_information_plane(records, "gib", runs=runs),

@@ -21,7 +21,13 @@ import torch.nn.functional as F
 
 import gibloss
 from gibloss.data import cifar10
-from gibloss.experiment import Recipe, compression_counts, recipe_parser, train_monitored
+from gibloss.experiment import (
+    Recipe,
+    compression_counts,
+    gib_readings,
+    recipe_parser,
+    train_monitored,
+)
 from gibloss.models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, crop_flip
 
 PAPER = {
@@ -92,13 +98,14 @@ def main() -> None:
     if not recipe.is_main:
         return
     records = gibloss.read_records(recipe.metrics_path)
-    body = ["| depth | GIB compression | IB compression (logits, per-call) | test accuracy |",
+    body = ["| depth | GIB compression (cause; argmax-coded; r with H(Q)) "
+            "| IB compression (logits, per-call) | test accuracy |",
             "|---|---|---|---|"]
     for depth in cfg["depths"]:
-        g = compression_counts(records, "gib", prefix=f"resnet{depth}/")
+        g = gib_readings(records, prefix=f"resnet{depth}/")
         i = compression_counts(records, "ib", prefix=f"resnet{depth}/")
         accs = [test_acc[f"resnet{depth}/seed{s}"] for s in cfg["seeds"]]
-        body.append(f"| ResNet-{depth} | {g[0]}/{g[1]} | {i[0]}/{i[1]} "
+        body.append(f"| ResNet-{depth} | {g['cell']} | {i[0]}/{i[1]} "
                     f"| {', '.join(f'{a:.3f}' for a in accs)} |")
         runs = [f"resnet{depth}/seed{s}" for s in cfg["seeds"]]
         recipe.save_figure(gibloss.plot_information_plane(records, "gib", runs=runs),
