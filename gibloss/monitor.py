@@ -133,13 +133,13 @@ class InformationPlaneMonitor:
         against Z). The plane itself keeps the plug-in values; ``gibloss summary`` also reports
         them minus the null. 0 records no null (half the GIB cost). Ignored when ``gib_options``
         sets ``bias_correction`` or ``z_code="soft"``.
-
+    argmax_reading : bool, default True
         For a classifier (integer labels) whose outputs are coded otherwise than by their argmax
         (binning's default, ``"probs"``), every record also holds the same plane with Z coded by
         the decision alone, ``record["gib"][est]["argmax"]`` (``prediction``, ``complexity``,
         ``h_q``, ``n_z_codes`` and its own null): a fall of the complexity that this reading does
         not share is the softmax saturating, not the features losing information about the
-        decisions (see :func:`gibloss.compression`).
+        decisions (see :func:`gibloss.compression`). ``False`` skips it.
     losses : mapping of str to GIBLoss, optional
         Regularisers whose target to record: at every measurement, ``loss.measure`` on the
         probe (features, or raw inputs when the loss has its own reducer) goes into the record
@@ -179,6 +179,7 @@ class InformationPlaneMonitor:
         resume: bool = False,
         losses: Mapping[str, Any] | None = None,
         null: int = 1,
+        argmax_reading: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
@@ -198,6 +199,9 @@ class InformationPlaneMonitor:
         if not isinstance(null, int) or isinstance(null, bool) or null < 0:
             raise ValueError(f"`null` must be a non-negative integer, got {null!r}")
         self.null = null
+        if not isinstance(argmax_reading, bool):
+            raise TypeError(f"`argmax_reading` must be a bool, got {argmax_reading!r}")
+        self.argmax_reading = argmax_reading
         self.losses = dict(losses or {})
         for name, loss in self.losses.items():
             if not callable(getattr(loss, "measure", None)):
@@ -410,7 +414,7 @@ class InformationPlaneMonitor:
             if z_code == "auto":
                 z_code = default_z_code(est)
             d = self._gib(est, out, z_code, opts)
-            if self._classification and z_code not in ("argmax", "soft"):
+            if self.argmax_reading and self._classification and z_code not in ("argmax", "soft"):
                 # the same plane with Z coded by the decision alone: a drop that this reading
                 # does not share is the softmax saturating, not the features losing information
                 a = self._gib(est, out, "argmax", opts)
