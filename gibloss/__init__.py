@@ -21,6 +21,7 @@ from .estimators import (
     Estimator,
     GaussianCopulaEstimator,
     KDEEstimator,
+    KSGEstimator,
     get_estimator,
 )
 from .loss import GIBLoss
@@ -43,6 +44,7 @@ __all__ = [
     "IBResult",
     "InformationPlaneMonitor",
     "KDEEstimator",
+    "KSGEstimator",
     "KernelPCAReducer",
     "PCAReducer",
     "QVariable",

@@ -1,7 +1,7 @@
 """Exact (non-differentiable) information estimators behind one interface.
 
-``"binning"``, ``"kde"`` and ``"gcmi"`` are shortcuts for the default-configured objects;
-:func:`get_estimator` resolves either form.
+``"binning"``, ``"kde"``, ``"gcmi"`` (alias ``"gaussian_copula"``) and ``"ksg"`` are shortcuts
+for the default-configured objects; :func:`get_estimator` resolves either form.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from .base import Estimator, FeatureTerms
 from .binning import BinningEstimator, unique_row_fraction
 from .gcmi import GaussianCopulaEstimator, copula_normalize
 from .kde import KDEEstimator
+from .ksg import KSGEstimator
 
 __all__ = [
     "BinningEstimator",
@@ -19,6 +20,7 @@ __all__ = [
     "FeatureTerms",
     "GaussianCopulaEstimator",
     "KDEEstimator",
+    "KSGEstimator",
     "copula_normalize",
     "get_estimator",
     "unique_row_fraction",
@@ -29,6 +31,7 @@ _REGISTRY: dict[str, type[Estimator]] = {
     "kde": KDEEstimator,
     "gcmi": GaussianCopulaEstimator,
     "gaussian_copula": GaussianCopulaEstimator,
+    "ksg": KSGEstimator,
 }
 
 
@@ -37,7 +40,7 @@ def get_estimator(estimator: str | Estimator = "binning", **options: Any) -> Est
 
     Parameters
     ----------
-    estimator : {"binning", "kde", "gcmi", "gaussian_copula"} or Estimator
+    estimator : {"binning", "kde", "gcmi", "gaussian_copula", "ksg"} or Estimator
         A name, or an already-configured estimator object.
     **options
         Hyper-parameters of the named estimator (e.g. ``bins=30`` for binning). Not allowed with an
