@@ -128,11 +128,12 @@ class InformationPlaneMonitor:
         Continue the run ``run`` in an existing ``path``: no new header, measurement indices go
         on, kept activations of measurements without a record are dropped.
     null : int, default 1
-        Shuffles of the shuffled-label null recorded beside every GIB term (``record["gib"][est]
-        ["null"]``: what the estimator reads with Q's rows permuted against the features, and Y's
-        against Z). The plane itself keeps the plug-in values; ``gibloss summary`` also reports
-        them minus the null. 0 records no null (half the GIB cost). Ignored when ``gib_options``
-        sets ``bias_correction`` or ``z_code="soft"``.
+        Shuffles of the shuffled-label null recorded beside every GIB and per-call IB term
+        (``record["gib"][est]["null"]``: what the estimator reads with Q's rows permuted against
+        the features, and Y's against Z; ``record["ib"][est][layer]["null"]``: T's rows permuted
+        against X, and Y's against T). The planes keep the plug-in values; ``gibloss summary``
+        also reports GIB's minus the null. 0 records no null (about half the cost). The GIB null
+        is skipped when ``gib_options`` sets ``bias_correction`` or ``z_code="soft"``.
     argmax_reading : bool, default True
         For a classifier (integer labels) whose outputs are coded otherwise than by their argmax
         (binning's default, ``"probs"``), every record also holds the same plane with Z coded by
@@ -402,8 +403,7 @@ class InformationPlaneMonitor:
             x_side = x_ib if isinstance(est, BinningEstimator) else self.features
             record["ib"][est.name] = (
                 {
-                    layer: ib(x_side, t, self.y_np, estimator=est).as_dict()
-                    | {"convention": "per_call"}
+                    layer: self._ib(est, x_side, t) | {"convention": "per_call"}
                     for layer, t in acts.items()
                 }
                 if "per_call" in self.conventions
@@ -441,6 +441,19 @@ class InformationPlaneMonitor:
             self.accelerator.log(record_scalars(record), step=step)
         self._barrier()
         return record
+
+    def _ib(self, est: Estimator, x_side: np.ndarray, t: np.ndarray) -> dict[str, Any]:
+        """Plug-in IB terms of one layer, with the shuffled null beside them."""
+        if not self.null:
+            return ib(x_side, t, self.y_np, estimator=est).as_dict()
+        d = ib(
+            x_side, t, self.y_np, estimator=est, bias_correction="shuffle", n_shuffles=self.null
+        ).as_dict()
+        null = d["diagnostics"].pop("null")
+        d["complexity"] += null["complexity"]  # back to the plug-in values
+        d["prediction"] += null["prediction"]
+        d["null"] = null
+        return d
 
     def _gib(
         self, est: Estimator, out: torch.Tensor, z_code: str, opts: dict[str, Any]

@@ -165,5 +165,13 @@ def test_monitor_records_the_shuffled_null_and_summary_subtracts_it(tmp_path) ->
     assert "end − null: complexity" in text
     fig = gibloss.plot_information_plane(path, normalize=False)
     assert "shuffled null" in fig.axes[0].get_legend_handles_labels()[1]
+    # IB terms carry their null too: I(T; Y) of outputs that know nothing about y is about its
+    # null, and the IB plane draws it
+    out = rec0["ib"]["binning"]["output"]
+    plain_ib = gibloss.ib(x.numpy(), model(x).detach().numpy(), y.numpy(), bins=30)
+    assert out["prediction"] == pytest.approx(plain_ib.prediction, abs=1e-12)
+    assert abs(out["prediction"] - out["null"]["prediction"]) < 0.2 * out["prediction"]
+    fig = gibloss.plot_information_plane(path, kind="ib", normalize=False)
+    assert "shuffled null" in fig.axes[0].get_legend_handles_labels()[1]
     with pytest.raises(ValueError, match="`null`"):
         gibloss.InformationPlaneMonitor(model, (x, y), null=-1)
