@@ -407,7 +407,7 @@ def gib(
     z_code : {"auto", "probs", "logits", "argmax", "binned", "soft"}
         How Z is discretised for Q and the prediction term. ``"auto"`` is ``"probs"`` for binning
         (the paper bins model outputs) and ``"argmax"`` for GCMI and KDE (their class-conditional
-        models need few, populated cells); it reads ``z`` as model outputs and raises a
+        models need few, populated cells); it reads ``z`` as model outputs and raises an
         error when ``z`` cannot be logits (more columns than classes, or several columns for a
         float target). ``"binned"``: ``z`` is any representation, e.g. a hidden layer, binned
         per column over its min-max (whole row as one state); integer ``y`` are labels, float

@@ -233,7 +233,6 @@ class BinningEstimator(Estimator):
             float(terms.whole), terms.single.numpy(), terms.complement.numpy(), diagnostics
         )
 
-
     def feature_terms_batch(
         self, x: np.ndarray, target: np.ndarray, weights: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
