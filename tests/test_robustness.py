@@ -74,6 +74,75 @@ def test_bad_input_is_rejected(make, exc, match) -> None:
         evaluate_robustness(m, xx, yy, eps=(0.01,))
 
 
+def test_eps_as_a_scalar_and_out_of_range_budgets() -> None:
+    model, x, y = _model_and_data()
+    res = evaluate_robustness(model, x, y, 0.05, pgd_steps=2)  # as the README writes it
+    assert sorted(res.fgsm) == [0.05] and sorted(res.pgd) == [0.05]
+    with pytest.raises(ValueError, match=r"inputs are in \[0, 1\]"):
+        evaluate_robustness(model, x, y, eps=(8,))  # 0-255 units
+    with pytest.raises(ValueError, match="`eps`"):
+        evaluate_robustness(model, x, y, eps=float("nan"))
+    with pytest.raises(TypeError, match="`eps`"):
+        evaluate_robustness(model, x, y, eps="0.1")
+    with pytest.raises(ValueError, match="`pgd_restarts`"):
+        evaluate_robustness(model, x, y, 0.1, pgd_restarts=0)
+    with pytest.raises(ValueError, match="`attacks`"):
+        evaluate_robustness(model, x, y, 0.1, attacks=("cw",))
+
+
+def test_restarts_only_lower_pgd_accuracy_and_the_callers_rng_is_left_alone() -> None:
+    model, x, y = _model_and_data()
+    state = torch.get_rng_state()
+    one = evaluate_robustness(model, x, y, 0.2, pgd_steps=2, attacks=("pgd",))
+    assert torch.equal(state, torch.get_rng_state())
+    three = evaluate_robustness(model, x, y, 0.2, pgd_steps=2, pgd_restarts=3, attacks=("pgd",))
+    # a row is robust only if it survives every restart, and restart 0 is the single run
+    assert three.pgd[0.2] <= one.pgd[0.2]
+    assert three.settings["pgd_restarts"] == 3
+
+
+class _Quantised(torch.nn.Module):
+    """Rounds its inputs to 1/4 steps: piecewise constant, so every input gradient is zero."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.round(x * 4) / 4
+
+
+def test_square_sees_through_gradient_masking() -> None:
+    # a model whose input gradient is zero: FGSM cannot move the inputs and reads the clean
+    # accuracy, PGD only has its random start; the gradient-free Square attack still finds
+    # perturbations that flip decisions
+    torch.manual_seed(3)
+    x = torch.rand(60, 6)
+    inner = torch.nn.Linear(6, 2)
+    with torch.no_grad():
+        y = inner(torch.round(x * 4) / 4).argmax(1)  # labels the model gets right
+    model = torch.nn.Sequential(_Quantised(), inner)
+    res = evaluate_robustness(
+        model, x, y, 0.15, pgd_steps=5, attacks=("fgsm", "pgd", "square"), square_queries=200
+    )
+    assert res.clean == 1.0 and res.fgsm[0.15] == 1.0
+    assert res.square[0.15] < res.pgd[0.15] - 0.1, res
+    half = evaluate_robustness(
+        model, x, y, 0.15, attacks=("square",), square_queries=20, square_n=30
+    )
+    assert half.settings["square_n"] == 30
+
+
+def test_result_table_and_dict() -> None:
+    model, x, y = _model_and_data()
+    res = evaluate_robustness(model, x, y, (0.0, 0.05), pgd_steps=2)
+    text = res.table()
+    assert text.splitlines()[0] == "| eps | FGSM | PGD |"
+    assert f"| 0 (clean) | {res.clean:.3f} | {res.clean:.3f} |" in text
+    assert f"| 0.05 | {res.fgsm[0.05]:.3f} | {res.pgd[0.05]:.3f} |" in text
+    assert repr(res).startswith(f"RobustnessResult(clean={res.clean:.3f}, n=90)")
+    d = res.as_dict()
+    import json
+
+    assert json.loads(json.dumps(d))["pgd"]["0.05"] == pytest.approx(res.pgd[0.05])
+
+
 def test_intervals() -> None:
     m, lo, hi = mean_ci([0.5, 0.6, 0.7])
     assert m == pytest.approx(0.6) and lo < 0.6 < hi
