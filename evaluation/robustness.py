@@ -1,20 +1,30 @@
-"""Robustness of plain versus GIB-regularised models: the report of ``make demo``.
+"""Robustness of plain versus regularised models: the report of ``make demo``.
 
 Reads a run folder written by ``recipes/regularised_vs_plain.py`` (``config.json``, ``models/``,
-``metrics.jsonl``), evaluates every model on the held-out set — clean accuracy, FGSM over an eps
-grid and PGD-10 as a stronger check (torchattacks; inputs in [0, 1], eval mode) — and writes:
+``metrics.jsonl``) and evaluates every model on the held-out set through torchattacks (inputs in
+[0, 1], eval mode): clean accuracy, FGSM and PGD (with restarts) over an eps grid, and the
+gradient-free Square attack at the key budget on a subset. It writes:
 
-* ``robustness.csv`` — one row per model and attack budget;
-* ``robust_accuracy.png`` — robust accuracy versus eps, plain and each regularised setting, mean
-  over seeds with 95 % intervals;
-* ``report.md`` — the table (mean and 95 % interval over seeds), each setting's difference from
-  plain as a paired interval, how well the exact GIB and IB complexities track robust accuracy
-  (Pearson correlation over all models), the information planes, and a verdict that follows from
-  the intervals.
+* ``robustness.csv``: one row per model and attack budget;
+* ``robust_accuracy.png``: robust accuracy versus eps per setting, mean over seeds with 95 %
+  intervals;
+* ``report.md``, which leads with a one-paragraph answer to three questions:
+
+  1. does GIB regularisation change robustness, and how large an effect could this study see
+     (the minimum detectable effect, the half-width of each paired interval);
+  2. can a GIB effect be told from what a confidence regulariser (label smoothing, the
+     confidence penalty) does, at the clean accuracy and output confidence each reaches;
+  3. is a gain real or gradient masking: a gain under FGSM/PGD that Square does not confirm.
+
+  Then the tables: mean and 95 % interval over seeds per setting, with the mean max-p on the
+  held-out set; each setting minus plain, paired by seed; GIB settings minus the confidence
+  regularisers; and whether complexity tracks robustness, as Pearson and partial correlations
+  with the output confidence as covariate.
 
 Usage::
 
     python evaluation/robustness.py RUN_DIR [--eps 0 0.01 0.02 0.05 0.1 0.2] [--pgd-steps 10]
+        [--pgd-restarts 2] [--square-n 200] [--square-queries 300] [--key-eps 0.1]
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import csv
 import importlib.util
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +45,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import pearsonr  # noqa: E402
+from scipy.stats import t as student_t  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 import gibloss  # noqa: E402
 from gibloss.robustness import evaluate_robustness, mean_ci, paired_ci  # noqa: E402
@@ -71,16 +84,46 @@ def final_complexities(records: list[dict], last_hidden: str) -> dict[str, dict[
     return out
 
 
+GIB_KINDS = ("gaussian_copula", "soft_binning")
+CONFIDENCE_KINDS = ("label_smoothing", "confidence")
+
+
+def partial_r(a: list[float], b: list[float], cov: list[float]) -> tuple[float, float]:
+    """Partial Pearson correlation of ``a`` and ``b`` given ``cov`` (linear), with its p-value."""
+    x, y, z = (np.asarray(v, dtype=float) for v in (a, b, cov))
+    if np.ptp(x) == 0 or np.ptp(y) == 0 or len(x) < 4:
+        return float("nan"), float("nan")
+    design = np.column_stack([np.ones_like(z), z])
+    rx = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+    ry = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan"), float("nan")
+    r = float(np.corrcoef(rx, ry)[0, 1])
+    df = len(x) - 3
+    tt = r * math.sqrt(df / max(1e-300, 1 - r * r))
+    return r, float(2 * student_t.sf(abs(tt), df))
+
+
+def mean_max_p(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Mean largest softmax probability on ``x``: the output confidence covariate."""
+    model.eval()
+    with torch.no_grad():
+        return float(torch.softmax(model(x), 1).amax(1).double().mean())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.01, 0.02, 0.05, 0.1, 0.2])
     parser.add_argument("--pgd-steps", type=int, default=10)
+    parser.add_argument("--pgd-restarts", type=int, default=2)
+    parser.add_argument("--square-n", type=int, default=200, help="rows attacked by Square")
+    parser.add_argument("--square-queries", type=int, default=300)
     parser.add_argument(
         "--key-eps",
         type=float,
         default=0.1,
-        help="budget at which settings are compared and correlations computed",
+        help="budget at which settings are compared, Square run and correlations computed",
     )
     args = parser.parse_args(argv)
     run_dir = args.run_dir
@@ -94,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = json.loads(cfg_path.read_text())
     if args.key_eps not in args.eps:
         args.eps = sorted({*args.eps, args.key_eps})
+    key = args.key_eps
     mod = _recipe_module()
     cfg.setdefault("dataset", "mnist")
     data, x_train, x_test = mod.load(cfg)
@@ -101,47 +145,65 @@ def main(argv: list[str] | None = None) -> int:
     last_hidden = mod.ib_layer(cfg)
     records = gibloss.read_records(run_dir / "metrics.jsonl")
     complexity = final_complexities(records, last_hidden)
+    seeds = cfg["seeds"]
+    settings = cfg["settings"]
+    kinds = {st: mod.parse_setting(st)[0] for st in settings}
 
+    # -- evaluate every model -------------------------------------------------------------------
     results: dict[str, dict[int, gibloss.robustness.RobustnessResult]] = {}
+    confidence: dict[str, float] = {}
     rows = []
-    for setting in cfg["settings"]:
-        results[setting] = {}
-        for seed in cfg["seeds"]:
-            path = run_dir / "models" / f"{setting.replace(':', '-')}_seed{seed}.pt"
-            model = mod.build_model(cfg, n_in)
-            model.load_state_dict(torch.load(path, map_location="cpu"))
-            res = evaluate_robustness(
-                model, x_test, data.y_test, args.eps, pgd_steps=args.pgd_steps, seed=seed
-            )
-            results[setting][seed] = res
-            run = f"{setting}/seed{seed}"
-            for attack in ("fgsm", "pgd"):
-                for e, acc in getattr(res, attack).items():
-                    rows.append(
-                        {
-                            "setting": setting,
-                            "seed": seed,
-                            "attack": attack,
-                            "eps": e,
-                            "accuracy": acc,
-                            "clean": res.clean,
-                            **complexity.get(run, {}),
-                        }
-                    )
+    jobs = [(st, sd) for st in settings for sd in seeds]
+    show = not os.environ.get("GIBLOSS_NO_PROGRESS")
+    for setting, seed in tqdm(jobs, desc="attacks", disable=not show):
+        path = run_dir / "models" / f"{setting.replace(':', '-')}_seed{seed}.pt"
+        model = mod.build_model(cfg, n_in)
+        model.load_state_dict(torch.load(path, map_location="cpu"))
+        res = evaluate_robustness(
+            model, x_test, data.y_test, args.eps, pgd_steps=args.pgd_steps,
+            pgd_restarts=args.pgd_restarts, seed=seed,
+        )
+        sq = evaluate_robustness(
+            model, x_test, data.y_test, key, attacks=("square",),
+            square_queries=args.square_queries, square_n=args.square_n, seed=seed,
+        )
+        res.square = sq.square
+        res.settings["square"] = {k: sq.settings[k] for k in ("square_queries", "square_n")}
+        results.setdefault(setting, {})[seed] = res
+        run = f"{setting}/seed{seed}"
+        confidence[run] = mean_max_p(model, x_test)
+        for attack in ("fgsm", "pgd", "square"):
+            for e, acc in getattr(res, attack).items():
+                rows.append(
+                    {
+                        "setting": setting,
+                        "seed": seed,
+                        "attack": attack,
+                        "eps": e,
+                        "accuracy": acc,
+                        "clean": res.clean,
+                        "mean_max_p": confidence[run],
+                        **complexity.get(run, {}),
+                    }
+                )
     with (run_dir / "robustness.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
 
-    seeds = cfg["seeds"]
-
     def series(setting: str, attack: str, e: float) -> list[float]:
         return [getattr(results[setting][s], attack)[e] for s in seeds]
+
+    def clean_of(setting: str) -> list[float]:
+        return [results[setting][s].clean for s in seeds]
+
+    def conf_of(setting: str) -> list[float]:
+        return [confidence[f"{setting}/seed{s}"] for s in seeds]
 
     # -- figure ---------------------------------------------------------------------------------
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     for ax, attack in zip(axes, ("fgsm", "pgd"), strict=True):
-        for setting in cfg["settings"]:
+        for setting in settings:
             stats = [mean_ci(series(setting, attack, e)) for e in args.eps]
             m = np.array([s[0] for s in stats])
             ax.plot(args.eps, m, "o-", label=setting, ms=3)
@@ -155,10 +217,93 @@ def main(argv: list[str] | None = None) -> int:
     fig.savefig(run_dir / "robust_accuracy.png", dpi=110)
     plt.close(fig)
 
+    # -- paired comparisons ---------------------------------------------------------------------
+    plain = "plain" if "plain" in settings else None
+    deltas: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for setting in settings:
+        if plain is None or setting == plain:
+            continue
+        deltas[setting] = {
+            "clean": paired_ci(clean_of(setting), clean_of(plain)),
+            "max_p": paired_ci(conf_of(setting), conf_of(plain)),
+            "fgsm": paired_ci(series(setting, "fgsm", key), series(plain, "fgsm", key)),
+            "pgd": paired_ci(series(setting, "pgd", key), series(plain, "pgd", key)),
+            "square": paired_ci(series(setting, "square", key), series(plain, "square", key)),
+            "gib": paired_ci(
+                [complexity[f"{setting}/seed{s}"]["gib_gcmi"] for s in seeds],
+                [complexity[f"{plain}/seed{s}"]["gib_gcmi"] for s in seeds],
+            ),
+        }
+
+    def half(d: tuple[float, float, float]) -> float:
+        return (d[2] - d[1]) / 2 if not math.isnan(d[1]) else float("nan")
+
+    def masking(d: dict[str, tuple[float, float, float]]) -> bool:
+        """A gain under a gradient attack that the gradient-free attack does not confirm."""
+        grad_gain = max(d["fgsm"][1], d["pgd"][1]) > 0  # an interval above zero
+        return grad_gain and (d["square"][1] <= 0 or d["square"][0] < 0.5 * d["pgd"][0])
+
+    # -- the answer -------------------------------------------------------------------------------
+    gib_settings = [st for st in settings if kinds[st] in GIB_KINDS]
+    conf_settings = [st for st in settings if kinds[st] in CONFIDENCE_KINDS]
+    control = [st for st in settings if kinds[st] == "fgsm_train"]
+
+    def effect(d: tuple[float, float, float]) -> str:
+        m, lo, hi = d
+        if math.isnan(lo):
+            return f"{m:+.3f} (one seed: no interval)"
+        if lo > 0 or hi < 0:
+            return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}], so no effect larger than {max(-lo, hi):.3f}"
+
+    answer = []
+    if plain is not None and gib_settings:
+        parts = [f"{st}: ΔPGD {effect(deltas[st]['pgd'])}" for st in gib_settings]
+        answer.append(
+            f"**1. Does GIB regularisation change robustness?** Against plain training, paired "
+            f"by seed ({len(seeds)} seeds, PGD-{args.pgd_steps} at eps {key:g}): "
+            + "; ".join(parts) + "."
+        )
+    if control:
+        c = deltas[control[0]]["pgd"]
+        seen = not math.isnan(c[1]) and c[1] > 0
+        answer.append(
+            f"The positive control {control[0]} changes PGD accuracy by {effect(c)}: "
+            + ("the study can see an effect of that size." if seen else
+               "**the study did not detect even the control's effect; it cannot conclude.**")
+        )
+    if gib_settings and conf_settings:
+        parts = []
+        for g in gib_settings:
+            for c in conf_settings:
+                d = paired_ci(series(g, "pgd", key), series(c, "pgd", key))
+                parts.append(f"{g} − {c}: ΔPGD {effect(d)}")
+        gib_conf = ", ".join(
+            f"{st} {np.mean(clean_of(st)):.3f} / {np.mean(conf_of(st)):.3f}"
+            for st in gib_settings + conf_settings
+        )
+        answer.append(
+            "**2. Can it be told from a confidence regulariser?** "
+            + "; ".join(parts)
+            + f". Clean accuracy / mean max-p on held-out rows: {gib_conf}."
+        )
+    flagged = [st for st, d in deltas.items() if masking(d)]
+    answer.append(
+        "**3. Gradient masking?** "
+        + (
+            f"Flagged: {', '.join(flagged)} (a gain under FGSM/PGD that Square, "
+            f"{args.square_queries} queries on {args.square_n} rows, does not confirm)."
+            if flagged
+            else f"No setting has a gradient-attack gain that the Square attack "
+            f"({args.square_queries} queries on {args.square_n} rows) fails to confirm."
+        )
+    )
+
     # -- report ---------------------------------------------------------------------------------
-    lines = [f"# Robustness: plain versus GIB-regularised training ({len(seeds)} seeds)", ""]
+    lines = [f"# Robustness: plain versus regularised training ({len(seeds)} seeds)", ""]
     if data.standin:
         lines += [f"> **Data: {data.description}.** All numbers are from this stand-in.", ""]
+    lines += ["## Answer", "", " ".join(answer), ""]
     model_desc = (
         f"ResNet-20, {cfg['epochs']} epochs, SGD with crops and flips; GIBLoss features: "
         "KPCA-50 of the images"
@@ -167,67 +312,66 @@ def main(argv: list[str] | None = None) -> int:
         f"Adam; GIBLoss features: PCA-{cfg['pca_components']} of the pixels"
     )
     lines += [
-        f"Model: {model_desc}. "
-        f"Evaluation on {len(x_test)} held-out images, inputs in [0, 1], eval mode; "
-        f"FGSM and PGD-{args.pgd_steps} (random start, step 2.5·eps/steps) via torchattacks. "
-        "Cells: mean over seeds [95 % t-interval].",
+        "## Accuracy under attack",
+        "",
+        f"Model: {model_desc}. Evaluation on {len(x_test)} held-out images, inputs in [0, 1], "
+        f"eval mode; FGSM, PGD-{args.pgd_steps} with {args.pgd_restarts} random restarts "
+        f"(step 2.5·eps/steps) and Square ({args.square_queries} queries, first "
+        f"{min(args.square_n, len(x_test))} rows, eps {key:g}) via torchattacks. Cells: mean over "
+        "seeds [95 % t-interval]. Mean max-p: the mean largest softmax probability on the "
+        "held-out rows (output confidence).",
         "",
     ]
+    shown = [e for e in args.eps if e > 0]
     head = (
-        "| setting | clean | "
-        + " | ".join(f"FGSM {e:g} | PGD {e:g}" for e in args.eps if e > 0)
-        + " |"
+        "| setting | clean | mean max-p | "
+        + " | ".join(f"FGSM {e:g} | PGD {e:g}" for e in shown)
+        + f" | Square {key:g} |"
     )
-    lines += [head, "|" + "---|" * (2 + 2 * sum(e > 0 for e in args.eps))]
-    for setting in cfg["settings"]:
-        clean = mean_ci([results[setting][s].clean for s in seeds])
-        cells = [_fmt(*clean)]
-        for e in args.eps:
-            if e > 0:
-                cells += [
-                    _fmt(*mean_ci(series(setting, "fgsm", e))),
-                    _fmt(*mean_ci(series(setting, "pgd", e))),
-                ]
+    lines += [head, "|" + "---|" * (4 + 2 * len(shown))]
+    for setting in settings:
+        cells = [_fmt(*mean_ci(clean_of(setting))), _fmt(*mean_ci(conf_of(setting)))]
+        for e in shown:
+            cells += [
+                _fmt(*mean_ci(series(setting, "fgsm", e))),
+                _fmt(*mean_ci(series(setting, "pgd", e))),
+            ]
+        cells.append(_fmt(*mean_ci(series(setting, "square", key))))
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
 
-    key = args.key_eps
     lines += [
         "",
-        f"## Each regularised setting minus plain (paired by seed, eps = {key:g})",
+        f"## Each setting minus plain (paired by seed, eps = {key:g})",
         "",
-        "| setting | Δ clean | Δ FGSM | Δ PGD | Δ exact GIB complexity (GCMI, bits) |",
-        "|---|---|---|---|---|",
+        "MDE: the minimum detectable effect on PGD accuracy, the half-width of its paired "
+        "interval; an effect smaller than it could not have been seen.",
+        "",
+        "| setting | Δ clean | Δ mean max-p | Δ FGSM | Δ PGD | MDE (PGD) | Δ Square "
+        "| Δ exact GIB complexity (GCMI, bits) | gradient masking? |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    verdicts = []
-    plain = "plain" if "plain" in cfg["settings"] else None
-    for setting in cfg["settings"]:
-        if setting == plain or plain is None:
-            continue
-        d_clean = paired_ci(
-            [results[setting][s].clean for s in seeds], [results[plain][s].clean for s in seeds]
-        )
-        d_fgsm = paired_ci(series(setting, "fgsm", key), series(plain, "fgsm", key))
-        d_pgd = paired_ci(series(setting, "pgd", key), series(plain, "pgd", key))
-        d_gib = paired_ci(
-            [complexity[f"{setting}/seed{s}"]["gib_gcmi"] for s in seeds],
-            [complexity[f"{plain}/seed{s}"]["gib_gcmi"] for s in seeds],
-        )
+    for setting, d in deltas.items():
         lines.append(
-            f"| {setting} | {_fmt(*d_clean)} | {_fmt(*d_fgsm)} | {_fmt(*d_pgd)} | {_fmt(*d_gib)} |"
+            f"| {setting} | {_fmt(*d['clean'])} | {_fmt(*d['max_p'])} | {_fmt(*d['fgsm'])} "
+            f"| {_fmt(*d['pgd'])} | {half(d['pgd']):.3f} | {_fmt(*d['square'])} "
+            f"| {_fmt(*d['gib'])} | {'flagged' if masking(d) else 'no'} |"
         )
-        verdicts.append((setting, d_clean, d_fgsm, d_pgd, d_gib))
 
-    # correlation of complexity with robust accuracy over all models
-    runs = [(st, s) for st in cfg["settings"] for s in seeds]
+    runs = [(st, s) for st in settings for s in seeds]
     fgsm_key = [results[st][s].fgsm[key] for st, s in runs]
     pgd_key = [results[st][s].pgd[key] for st, s in runs]
+    cov = [confidence[f"{st}/seed{s}"] for st, s in runs]
     lines += [
         "",
         f"## Does complexity track robustness? (all {len(runs)} models, eps = {key:g})",
         "",
-        "| complexity (end of training, training set) | Pearson r with FGSM acc "
-        "| Pearson r with PGD acc |",
-        "|---|---|---|",
+        "Pearson r over all models, and the partial r given the output confidence (mean max-p "
+        "on held-out rows, linear): what the complexity says about robustness beyond "
+        "confidence.",
+        "",
+        "| complexity (end of training, training set) | r with FGSM acc | r with PGD acc "
+        "| partial r with PGD acc, given mean max-p |",
+        "|---|---|---|---|",
     ]
     for label, k in (
         ("GIB, GCMI", "gib_gcmi"),
@@ -243,58 +387,18 @@ def main(argv: list[str] | None = None) -> int:
                 cells.append(f"{r:+.2f} (p = {p:.3f})")
             else:
                 cells.append("— (no variation)")
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+        pr, pp = partial_r(c, pgd_key, cov)
+        cells.append("— (no variation)" if math.isnan(pr) else f"{pr:+.2f} (p = {pp:.3f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "The paper's claim: GIB complexity tracks robustness (higher complexity, more "
+        "The paper reports that GIB complexity tracks robustness (higher complexity, more "
         "vulnerable: a negative r) and IB does not.",
         "",
+        "## Information planes",
+        "",
     ]
-
-    # verdict
-    lines += ["## Verdict", ""]
-
-    def describe(name: str, d: tuple[float, float, float]) -> str:
-        m, lo, hi = d
-        if math.isnan(lo):
-            return f"{name} {m:+.3f} (one seed: no interval)"
-        if lo > 0:
-            return f"{name} higher by {m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-        if hi < 0:
-            return f"{name} lower by {m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-        return (
-            f"no detectable difference in {name} ({m:+.3f} [{lo:+.3f}, {hi:+.3f}], the interval "
-            "includes 0)"
-        )
-
-    for setting, d_clean, d_fgsm, d_pgd, d_gib in verdicts:
-        lines.append(
-            f"- **{setting}** vs plain: {describe('clean accuracy', d_clean)}; "
-            f"{describe(f'FGSM accuracy at eps {key:g}', d_fgsm)}; "
-            f"{describe(f'PGD accuracy at eps {key:g}', d_pgd)}; "
-            f"{describe('exact GIB complexity', d_gib)}."
-        )
-    if verdicts:
-        better = [v[0] for v in verdicts if not math.isnan(v[3][1]) and v[3][1] > 0]
-        worse = [v[0] for v in verdicts if not math.isnan(v[3][1]) and v[3][2] < 0]
-        if better:
-            lines.append(
-                f"- In plain words: {', '.join(better)} made the model more robust to "
-                f"PGD at eps {key:g} than plain training, with intervals excluding zero."
-            )
-        elif worse:
-            lines.append(
-                f"- In plain words: {', '.join(worse)} made the model *less* robust to "
-                f"PGD at eps {key:g}."
-            )
-        else:
-            lines.append(
-                f"- In plain words: no regularised setting changed PGD robustness at eps "
-                f"{key:g} by more than the seed-to-seed noise; this is a null result at "
-                f"this size ({len(seeds)} seeds)."
-            )
-    lines += ["", "## Information planes", ""]
-    for setting in cfg["settings"]:
+    for setting in settings:
         name = setting.replace(":", "-")
         lines.append(f"- {setting}: ![GIB](gib_{name}.png) ![IB](ib_{name}.png)")
     lines += [

@@ -193,8 +193,15 @@ def test_report_from_a_tiny_run(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr[-3000:]
     report = (out / "report.md").read_text()
-    assert "| plain |" in report and "| gaussian_copula:1.0 |" in report
-    assert "## Verdict" in report and "Pearson r" in report
+    for setting in ("plain", "gaussian_copula:1.0", "confidence:0.3", "fgsm_train:0.1"):
+        assert f"| {setting} |" in report
+    answer = report.split("## Answer")[1].split("##")[0]
+    assert "**1. Does GIB regularisation change robustness?**" in answer
+    assert "positive control fgsm_train:0.1" in answer
+    assert "**2. Can it be told from a confidence regulariser?**" in answer
+    assert "**3. Gradient masking?**" in answer
+    assert "MDE (PGD)" in report and "partial r with PGD acc" in report
+    assert "Square 0.1" in report
     assert (out / "robust_accuracy.png").exists() and (out / "robustness.csv").exists()
     missing = subprocess.run(
         [sys.executable, str(ROOT / "evaluation" / "robustness.py"), str(tmp_path / "nope")],
