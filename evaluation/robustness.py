@@ -243,6 +243,25 @@ def main(argv: list[str] | None = None) -> int:
         grad_gain = max(d["fgsm"][1], d["pgd"][1]) > 0  # an interval above zero
         return grad_gain and (d["square"][1] <= 0 or d["square"][0] < 0.5 * d["pgd"][0])
 
+    # -- does complexity track robustness? ------------------------------------------------------
+    runs = [(st, s) for st in settings for s in seeds]
+    no_control = [(st, s) for st, s in runs if kinds[st] != "fgsm_train"]
+
+    def correlations(subset: list[tuple[str, int]], k: str) -> list[tuple[float, float]]:
+        """(r, p) of complexity ``k`` with FGSM and PGD accuracy, then the partial r for PGD."""
+        c = [complexity[f"{st}/seed{s}"][k] for st, s in subset]
+        out = []
+        for attack in ("fgsm", "pgd"):
+            acc = [getattr(results[st][s], attack)[key] for st, s in subset]
+            if np.ptp(c) > 0 and np.ptp(acc) > 0 and len(c) >= 3:
+                r, p = pearsonr(c, acc)
+                out.append((float(r), float(p)))
+            else:
+                out.append((float("nan"), float("nan")))
+        pgd = [results[st][s].pgd[key] for st, s in subset]
+        out.append(partial_r(c, pgd, [confidence[f"{st}/seed{s}"] for st, s in subset]))
+        return out
+
     # -- the answer -------------------------------------------------------------------------------
     gib_settings = [st for st in settings if kinds[st] in GIB_KINDS]
     conf_settings = [st for st in settings if kinds[st] in CONFIDENCE_KINDS]
@@ -297,6 +316,23 @@ def main(argv: list[str] | None = None) -> int:
             else f"No setting has a gradient-attack gain that the Square attack "
             f"({args.square_queries} queries on {args.square_n} rows) fails to confirm."
         )
+    )
+
+    r_all = correlations(runs, "gib_gcmi")
+    text = (
+        f"**4. Does GIB complexity track robustness (the paper's Fig. 7)?** Over all "
+        f"{len(runs)} models, the exact GIB complexity (GCMI) correlates with PGD accuracy at "
+        f"r = {r_all[1][0]:+.2f} (p = {r_all[1][1]:.3f}), and at partial r = {r_all[2][0]:+.2f} "
+        f"(p = {r_all[2][1]:.3f}) given the output confidence"
+    )
+    if control and len(no_control) >= 4:
+        r_nc = correlations(no_control, "gib_gcmi")
+        text += (
+            f"; without the adversarially trained models, r = {r_nc[1][0]:+.2f} "
+            f"(p = {r_nc[1][1]:.3f}), partial r = {r_nc[2][0]:+.2f} (p = {r_nc[2][1]:.3f})"
+        )
+    answer.append(
+        text + ". The paper reports a negative relation (higher complexity, more vulnerable)."
     )
 
     # -- report ---------------------------------------------------------------------------------
@@ -357,39 +393,37 @@ def main(argv: list[str] | None = None) -> int:
             f"| {_fmt(*d['gib'])} | {'flagged' if masking(d) else 'no'} |"
         )
 
-    runs = [(st, s) for st in settings for s in seeds]
-    fgsm_key = [results[st][s].fgsm[key] for st, s in runs]
-    pgd_key = [results[st][s].pgd[key] for st, s in runs]
-    cov = [confidence[f"{st}/seed{s}"] for st, s in runs]
     lines += [
         "",
-        f"## Does complexity track robustness? (all {len(runs)} models, eps = {key:g})",
+        f"## Does complexity track robustness? (eps = {key:g})",
         "",
-        "Pearson r over all models, and the partial r given the output confidence (mean max-p "
+        "Pearson r over the models, and the partial r given the output confidence (mean max-p "
         "on held-out rows, linear): what the complexity says about robustness beyond "
-        "confidence.",
+        "confidence. The adversarially trained models (the positive control) differ from the "
+        "rest in both robustness and training, so the correlations are also given without them.",
         "",
-        "| complexity (end of training, training set) | r with FGSM acc | r with PGD acc "
-        "| partial r with PGD acc, given mean max-p |",
-        "|---|---|---|---|",
+        "| complexity (end of training, training set) | models | r with FGSM acc "
+        "| r with PGD acc | partial r with PGD acc, given mean max-p |",
+        "|---|---|---|---|---|",
     ]
+
+    def cell(rp: tuple[float, float]) -> str:
+        return "— (no variation)" if math.isnan(rp[0]) else f"{rp[0]:+.2f} (p = {rp[1]:.3f})"
+
+    subsets = [(f"all {len(runs)}", runs)]
+    if control and len(no_control) >= 4:
+        subsets.append((f"{len(no_control)} without {', '.join(control)}", no_control))
     for label, k in (
         ("GIB, GCMI", "gib_gcmi"),
         ("GIB, binning", "gib_binning"),
         ("IB I(X;T), binning (monitored layer)", "ib_binning"),
         ("IB I(X;T), GCMI (monitored layer)", "ib_gcmi"),
     ):
-        c = [complexity[f"{st}/seed{s}"][k] for st, s in runs]
-        cells = []
-        for acc in (fgsm_key, pgd_key):
-            if np.std(c) > 0 and np.std(acc) > 0 and len(c) >= 3:
-                r, p = pearsonr(c, acc)
-                cells.append(f"{r:+.2f} (p = {p:.3f})")
-            else:
-                cells.append("— (no variation)")
-        pr, pp = partial_r(c, pgd_key, cov)
-        cells.append("— (no variation)" if math.isnan(pr) else f"{pr:+.2f} (p = {pp:.3f})")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        for which, subset in subsets:
+            lines.append(
+                f"| {label} | {which} | " + " | ".join(cell(v) for v in correlations(subset, k))
+                + " |"
+            )
     lines += [
         "",
         "The paper reports that GIB complexity tracks robustness (higher complexity, more "
