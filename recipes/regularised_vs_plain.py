@@ -50,6 +50,7 @@ PAPER = {
         "gaussian_copula:0.3",
         "gaussian_copula:1.0",
         "label_smoothing:0.1",
+        "confidence:0.1",
         "confidence:0.3",
         "fgsm_train:0.1",
     ],
