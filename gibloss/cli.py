@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .phases import compression
+from .phases import trajectory_compression
 from .records import read_records, trajectories
 
 __all__ = ["main", "summary_table"]
@@ -67,16 +67,7 @@ def summary_table(
                         f"| {run} | {d['time'].size} | — | — | — | — | — | too short | — |"
                     )
                     continue
-                s = compression(
-                    d["complexity"],
-                    d["prediction"],
-                    d["time"],
-                    threshold=threshold,
-                    min_drop=min_drop,
-                    h_q=d.get("h_q"),
-                    max_p=d.get("max_p"),
-                    argmax_complexity=d.get("argmax_complexity"),
-                )
+                s = trajectory_compression(d, threshold=threshold, min_drop=min_drop)
                 detected += s.compressed
                 start = "—" if s.start is None else f"{d['axis']} {s.start:g}"
                 if "null_complexity" in d:  # the last point minus its shuffled-label null

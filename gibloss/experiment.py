@@ -428,7 +428,7 @@ def gib_readings(
         complexity with the weighted entropy of Q, one per run; ``cell``, all of it as one
         Markdown table cell.
     """
-    from .phases import compression
+    from .phases import compression, trajectory_compression
     from .records import trajectories
 
     trs = trajectories(records, "gib", estimator=estimator)
@@ -438,14 +438,7 @@ def gib_readings(
     r_h_q: list[float] = []
     for r in runs:
         d = trs[r]
-        s = compression(
-            d["complexity"],
-            d["prediction"],
-            d["time"],
-            h_q=d.get("h_q"),
-            max_p=d.get("max_p"),
-            argmax_complexity=d.get("argmax_complexity"),
-        )
+        s = trajectory_compression(d)
         if s.compressed:
             key = s.cause or "no diagnostics"
             causes[key] = causes.get(key, 0) + 1

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CompressionSummary", "compression"]
+__all__ = ["CompressionSummary", "compression", "trajectory_compression"]
 
 
 @dataclass
@@ -179,3 +179,20 @@ def _cause(
         a = _series(argmax_complexity, n, "argmax_complexity")
         confident = bool(a[i_peak] - a[-1] < 0.5 * drop)
     return "saturation" if confident else "compression"
+
+
+def trajectory_compression(trajectory: dict[str, Any], **kwargs: Any) -> CompressionSummary:
+    """:func:`compression` of one run of :func:`gibloss.records.trajectories`, with its diagnostics.
+
+    The trajectory's ``h_q``, ``max_p`` and ``argmax_complexity`` are passed where recorded, so
+    a detected drop gets its cause; ``kwargs`` go to :func:`compression` (``threshold``...).
+    """
+    return compression(
+        trajectory["complexity"],
+        trajectory["prediction"],
+        trajectory["time"],
+        h_q=trajectory.get("h_q"),
+        max_p=trajectory.get("max_p"),
+        argmax_complexity=trajectory.get("argmax_complexity"),
+        **kwargs,
+    )

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from .phases import compression  # noqa: E402
+from .phases import trajectory_compression  # noqa: E402
 from .records import read_records, trajectories  # noqa: E402
 
 __all__ = ["plot_feature_terms", "plot_information_plane"]
@@ -135,7 +135,7 @@ def plot_information_plane(
                 ax.plot(axs, ays, color="tab:blue", lw=0.9, ls=":", marker="x", ms=3,
                         zorder=1, label="argmax coding" if k == 0 else None)
             if kind == "gib" and d["time"].size >= 2:
-                _mark_compression(ax, d, xs, ys, first=k == 0)
+                _mark_compression(ax, d, xs, ys)
             sc = ax.scatter(
                 xs,
                 ys,
@@ -170,18 +170,9 @@ _CAUSE_STYLE = {
 }
 
 
-def _mark_compression(
-    ax: Any, d: dict[str, np.ndarray], xs: np.ndarray, ys: np.ndarray, *, first: bool
-) -> None:
+def _mark_compression(ax: Any, d: dict[str, np.ndarray], xs: np.ndarray, ys: np.ndarray) -> None:
     """Mark a detected drop from its peak to the end, styled by its cause."""
-    s = compression(
-        d["complexity"],
-        d["prediction"],
-        d["time"],
-        h_q=d.get("h_q"),
-        max_p=d.get("max_p"),
-        argmax_complexity=d.get("argmax_complexity"),
-    )
+    s = trajectory_compression(d)
     if not s.compressed:
         return
     style = _CAUSE_STYLE[s.cause]
