@@ -14,8 +14,8 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# torch and torchvision first, pinned to the releases that lie on this machine's disk
-	# (design.md §9); later installs then reuse them instead of resolving a different build.
+	# torch and torchvision first, pinned to the releases that lie on this machine's disk;
+	# later installs then reuse them instead of resolving a different build.
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[recipes,dev]'
 	# torchattacks 3.5.1 pins requests~=2.25.1, which conflicts with transformers' requests;

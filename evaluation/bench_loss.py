@@ -1,10 +1,10 @@
 """Cost of GIBLoss as a fraction of one ResNet-20 training step, measured in one process.
 
 Batch 128 of 3×32×32 images, 10 classes, N = 50 features per sample (KPCA-50 features are
-precomputed once and served beside each batch, design §6, so they cost nothing here). For each
+precomputed once and served beside each batch, so they cost nothing here). For each
 surrogate the script times ``GIBLoss`` forward + backward on the batch's logits, and a full
 training step (forward, cross-entropy, backward, SGD update) without and with the loss, then
-prints the ratios. Target (issue 3): GIBLoss forward + backward <= 5 % of a step.
+prints the ratios. Target: GIBLoss forward + backward <= 5 % of a step.
 
 Usage::
 

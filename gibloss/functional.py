@@ -1,7 +1,7 @@
 """Differentiable GIB complexity, in the style of ``torch.nn.functional``.
 
 Two surrogates of the GIB complexity ``(1/(2 beta N)) sum_i [I(X^{-i}; Q) + I(X^i; Q)]`` whose
-gradient flows through the model outputs only (design §5). The features are data: their bin codes,
+gradient flows through the model outputs only. The features are data: their bin codes,
 row identities, copula ranks and reductions carry no gradient.
 
 **Soft Q.** Class probabilities ``softmax(z / temperature)`` (classification) or Gaussian-Parzen

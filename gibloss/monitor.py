@@ -1,4 +1,4 @@
-"""Information-plane monitoring on a fixed probe set (design §7).
+"""Information-plane monitoring on a fixed probe set.
 
 :class:`InformationPlaneMonitor` hooks chosen layers of a model; every call to :meth:`measure`
 runs the probe through the model (eval mode, no gradient, training state restored afterwards),

@@ -6,15 +6,12 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use(os.environ.get("MPLBACKEND", "Agg"), force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from .phases import trajectory_compression  # noqa: E402
-from .records import read_records, trajectories  # noqa: E402
+from .phases import trajectory_compression
+from .records import read_records, trajectories
 
 __all__ = ["plot_feature_terms", "plot_information_plane"]
 

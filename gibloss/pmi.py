@@ -1,4 +1,4 @@
-"""The PMI-reweighted prediction variable Q (design §3.1).
+"""The PMI-reweighted prediction variable Q.
 
 The paper defines Q by "sampling from the distribution Q(Z, Y) = P(Z, Y) / (P(Z) P(Y))". We make
 that operational in three explicit steps, each switchable:

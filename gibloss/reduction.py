@@ -1,4 +1,4 @@
-"""Input reduction fitted once and reused (design §6): PCA and RBF kernel PCA.
+"""Input reduction fitted once and reused: PCA and RBF kernel PCA.
 
 GIB needs ``2N + 1`` terms over the input features; images are first reduced to a few dozen
 components. The reducer is fitted once (on the probe set) and then applied unchanged every epoch, so

@@ -16,7 +16,7 @@ gradient-free Square attack, and writes the report. ``make demo`` runs both.
 
 Model and data. ``--dataset mnist`` (default): the appendix E.6 tanh network, Adam lr 1e-3,
 batch 128; GIB features = PCA-16 of the pixels fitted once on the training set and served beside
-each batch (design §6). Offline it runs on scikit-learn's digits (64-1024-20-20-20-10; the
+each batch. Offline it runs on scikit-learn's digits (64-1024-20-20-20-10; the
 embedded default and ``make demo``); with ``--data-dir`` holding MNIST idx files it takes 784
 inputs. ``--dataset cifar10``: ResNet-20 (normalisation inside the model), SGD lr 0.1, momentum
 0.9, weight decay 5e-4, crops and flips (the features describe the un-augmented image), GIB

@@ -69,7 +69,10 @@ def rng() -> np.random.Generator:
 
 
 def two_process_launcher() -> list[str]:
-    """``accelerate launch`` for two gloo processes on a CPU (design §9), or skip the test."""
+    """``accelerate launch`` for two gloo processes on a CPU, or skip the test.
+
+    On a CPU two processes need ``--multi_gpu``: plain ``--num_processes 2`` silently runs one.
+    """
     exe = Path(sys.executable).with_name("accelerate")
     found = str(exe) if exe.exists() else shutil.which("accelerate")
     if found is None:

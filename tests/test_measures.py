@@ -1,4 +1,4 @@
-"""GIB, IB, PMI weights and Q: the explicit choices of design §3.1, on toys with known answers."""
+"""GIB, IB, PMI weights and Q: the choices docs/theory.md makes explicit, on toys with answers."""
 
 from __future__ import annotations
 

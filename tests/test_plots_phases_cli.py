@@ -254,3 +254,15 @@ def test_cli_version_help_and_a_closed_pipe(tmp_path: Path) -> None:
     assert r.returncode == 0
     assert r.stdout.startswith("## GIB")
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+
+
+def test_import_leaves_the_users_backend_and_figures_alone() -> None:
+    # a fresh interpreter: pyplot first with its own backend and an open figure, then gibloss
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot as plt; "
+        "fig = plt.figure(); import gibloss; "
+        "print(matplotlib.get_backend(), plt.fignum_exists(fig.number))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["svg", "True"]

@@ -16,7 +16,7 @@ class GIBTrainer(Trainer):
     """A 🤗 ``Trainer`` whose loss is the model's loss plus a :class:`~gibloss.GIBLoss`.
 
     Each batch must carry the GIB features of its rows under ``feature_key`` (precomputed once,
-    served beside the inputs, design §6); they are removed from the batch before the model's
+    served beside the inputs); they are removed from the batch before the model's
     forward. Under multi-process training the loss gathers the global batch itself. The GIB terms
     of the last step are logged with the Trainer's logs (``gib/complexity``).
 
