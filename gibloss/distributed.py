@@ -12,6 +12,8 @@ single process on the concatenated batch.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.distributed as dist
 
@@ -42,6 +44,32 @@ def _pad(t: torch.Tensor, n: int) -> torch.Tensor:
     return torch.cat([t, pad], dim=0)
 
 
+class _AllGather(torch.autograd.Function):
+    """All-gather whose backward sums each shard's gradient over the processes.
+
+    Every process computes the loss on the whole gathered batch, so the gradient of its own
+    shard is the sum, over processes, of the gradients each one sends back for that shard: one
+    ``all_reduce`` of the stacked shard gradients, then this rank's slice. Written on the public
+    collectives; ``torch.distributed.nn.functional.all_gather`` is deprecated.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, t: torch.Tensor, group: dist.ProcessGroup | None
+    ) -> tuple[torch.Tensor, ...]:
+        ctx.group = group
+        ctx.rank = dist.get_rank(group)
+        parts = [torch.empty_like(t) for _ in range(dist.get_world_size(group))]
+        dist.all_gather(parts, t, group=group)
+        return tuple(parts)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        g = torch.stack(list(grads)).contiguous()
+        dist.all_reduce(g, op=dist.ReduceOp.SUM, group=ctx.group)
+        return g[ctx.rank], None
+
+
 def gather_batch(
     x: torch.Tensor,
     outputs: torch.Tensor,
@@ -50,21 +78,19 @@ def gather_batch(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Concatenate every process's ``(x, outputs, y)`` in rank order; identity when not distributed.
 
-    ``x`` and ``y`` are gathered as data (no gradient); ``outputs`` through
-    ``torch.distributed.nn.functional.all_gather``, whose backward sums gradients across processes.
+    ``x`` and ``y`` are gathered as data (no gradient); ``outputs`` through an all-gather whose
+    backward sums gradients across processes.
     Shards of different lengths (a last, smaller batch) are padded for the collective and trimmed.
     """
     if not is_distributed(group):
         return x, outputs, y
-    from torch.distributed.nn.functional import all_gather as autograd_all_gather
-
     sizes = _gather_sizes(outputs.shape[0], outputs.device, group)
     n_max = max(sizes)
     xs = [torch.empty((n_max, *x.shape[1:]), dtype=x.dtype, device=x.device) for _ in sizes]
     ys = [torch.empty((n_max, *y.shape[1:]), dtype=y.dtype, device=y.device) for _ in sizes]
     dist.all_gather(xs, _pad(x.detach().contiguous(), n_max), group=group)
     dist.all_gather(ys, _pad(y.detach().contiguous(), n_max), group=group)
-    outs = autograd_all_gather(_pad(outputs.contiguous(), n_max), group=group or dist.group.WORLD)
+    outs = _AllGather.apply(_pad(outputs.contiguous(), n_max), group)
     return (
         torch.cat([t[:s] for t, s in zip(xs, sizes, strict=True)]),
         torch.cat([t[:s] for t, s in zip(outs, sizes, strict=True)]),
