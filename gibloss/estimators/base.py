@@ -66,7 +66,7 @@ class Estimator(ABC):
         """``I(A; B)`` in bits.
 
         Both symbols: the plug-in value. One side symbols: :meth:`_mi_with_symbols`. Both
-        continuous: ``H(A) + H(B) - H(A, B)`` from :meth:`entropy` (clipped at 0).
+        continuous: :meth:`_mi_continuous`.
         """
         a_disc, b_disc = a.dtype.kind in "iu", b.dtype.kind in "iu"
         if a_disc and b_disc:
@@ -75,6 +75,10 @@ class Estimator(ABC):
             a, b = b, a
         if a_disc or b_disc:
             return float(self._mi_with_symbols(a, b, weights))
+        return float(self._mi_continuous(a, b, weights))
+
+    def _mi_continuous(self, a: np.ndarray, b: np.ndarray, weights: np.ndarray | None) -> float:
+        """``I(A; B)`` for two continuous arrays (default: ``H(A) + H(B) - H(A, B)``, clipped)."""
         h_ab = self.entropy(np.hstack([a, b]), weights)
         return max(float(self.entropy(a, weights) + self.entropy(b, weights) - h_ab), 0.0)
 

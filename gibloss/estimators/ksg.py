@@ -120,17 +120,8 @@ class KSGEstimator(Estimator):
         h += np.log(sd[sd > 0]).sum()
         return float(h / _LN2)
 
-    def mutual_information(
-        self, a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = None
-    ) -> float:
-        """``I(A; B)`` in bits: plug-in for two symbol arrays, Ross with one, KSG with none."""
-        a_disc, b_disc = a.dtype.kind in "iu", b.dtype.kind in "iu"
-        if a_disc and b_disc:
-            return self._discrete_mi(a, b, weights)
-        if a_disc:
-            a, b = b, a
-        if a_disc or b_disc:
-            return self._mi_with_symbols(a, b, weights)
+    def _mi_continuous(self, a: np.ndarray, b: np.ndarray, weights: np.ndarray | None) -> float:
+        """KSG's first estimator for two continuous arrays (bits)."""
         n = a.shape[0]
         self._uniform(weights, n, "a continuous pair")
         self._check_k(n)
