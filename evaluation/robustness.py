@@ -51,6 +51,7 @@ from scipy.stats import t as student_t  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import gibloss  # noqa: E402
+from gibloss.pmi import output_confidence  # noqa: E402
 from gibloss.robustness import evaluate_robustness, mean_ci, paired_ci  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +111,8 @@ def mean_max_p(model: torch.nn.Module, x: torch.Tensor) -> float:
     """Mean largest softmax probability on ``x``: the output confidence covariate."""
     model.eval()
     with torch.no_grad():
-        return float(torch.softmax(model(x), 1).amax(1).double().mean())
+        logits = model(x).double().numpy()
+    return output_confidence(logits, bins=30)["mean_max_p"]  # bins only set extreme_fraction
 
 
 def main(argv: list[str] | None = None) -> int:
