@@ -145,7 +145,7 @@ def main() -> None:
         x, logits, y = make_data(n_feat)
         for name, naive, opts in (
             ("binning", naive_binning, {"bins": BINS}),
-            ("gcmi", naive_gcmi, {}),
+            ("gaussian_copula", naive_gcmi, {}),
         ):
             gib_call = partial(gibloss.gib, x, logits, y, estimator=name, **opts)
             t_fast, res = best_of(gib_call, args.repeats)
@@ -167,7 +167,7 @@ def main() -> None:
         )
         for n_feat in args.features:
             x, logits, y = make_data(n_feat)
-            for name, opts in (("binning", {"bins": BINS}), ("gcmi", {})):
+            for name, opts in (("binning", {"bins": BINS}), ("gaussian_copula", {})):
                 t_one, _ = best_of(partial(gibloss.gib, x, logits, y, estimator=name, **opts), 3)
                 boot = partial(
                     gibloss.gib, x, logits, y, estimator=name, n_boot=args.boot, **opts

@@ -83,7 +83,7 @@ def main() -> None:
     )
     t_step = median_time(step(None), args.repeats)
     print(f"{'ResNet-20 training step':38s} {t_step * 1e3:9.1f} ms")
-    for estimator in ("gaussian_copula", "soft_binning"):
+    for estimator in ("gaussian_copula", "binning"):
         gib = GIBLoss(estimator=estimator, weight=0.1)
         t_loss = median_time(loss_only(gib), args.repeats)
         t_with = median_time(step(gib), args.repeats)

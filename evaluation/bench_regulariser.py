@@ -56,7 +56,7 @@ from sklearn.model_selection import train_test_split
 import gibloss
 from gibloss.models import mlp
 
-SURROGATES = {"soft_binning": "binning", "gaussian_copula": "gcmi"}
+SURROGATES = {"binning": "binning", "gaussian_copula": "gaussian_copula"}
 Q_READINGS = ("cell", "z")
 LAMBDAS = (0.1, 0.3, 1.0, 3.0, 10.0)
 BETAS = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -94,6 +94,11 @@ def confidence_penalty(logits: torch.Tensor) -> torch.Tensor:
     return (logp.exp() * logp).sum(dim=1).mean()
 
 
+def bins_of(estimator: str) -> dict[str, int]:
+    """BINS for the features and outputs (binning), for the outputs only (Gaussian copula)."""
+    return {"bins": BINS} if estimator == "binning" else {"z_bins": BINS}
+
+
 def make_regulariser(setting: str) -> tuple[Any, float]:
     """``(regulariser(features, logits, y) -> scalar or None, weight)`` for a setting name."""
     if setting == "plain":
@@ -102,7 +107,7 @@ def make_regulariser(setting: str) -> tuple[Any, float]:
         return (lambda f, z, y: confidence_penalty(z)), float(setting[3:])
     name, lam = setting.split("@")
     surrogate, q = name.split("/")
-    return gibloss.GIBLoss(estimator=surrogate, q=q, bins=BINS, weight=1.0), float(lam)
+    return gibloss.GIBLoss(estimator=surrogate, q=q, **bins_of(surrogate), weight=1.0), float(lam)
 
 
 def settings_grid() -> list[str]:
@@ -184,11 +189,11 @@ def evaluate(model: torch.nn.Module, model_kind: str, data: dict) -> dict[str, f
         out[f"{split}/max_p"] = float(p.max(dim=1).values.mean())
         for surrogate, est in SURROGATES.items():
             for q in Q_READINGS:
-                loss = gibloss.GIBLoss(estimator=surrogate, q=q, bins=BINS)
+                loss = gibloss.GIBLoss(estimator=surrogate, q=q, **bins_of(surrogate))
                 out[f"{split}/measure/{surrogate}/{q}"] = float(loss.measure(f, z, y).complexity)
             for z_code in ("argmax", "probs"):
                 res = gibloss.gib(
-                    f.numpy(), z.numpy(), y.numpy(), estimator=est, z_code=z_code, bins=BINS
+                    f.numpy(), z.numpy(), y.numpy(), estimator=est, z_code=z_code, **bins_of(est)
                 )
                 out[f"{split}/exact/{est}/{z_code}"] = res.complexity
     return out
@@ -206,7 +211,7 @@ def leverage(model: torch.nn.Module, model_kind: str, data: dict) -> dict[str, f
     out = {}
     for surrogate in SURROGATES:
         for q in Q_READINGS:
-            loss = gibloss.GIBLoss(estimator=surrogate, q=q, bins=BINS)
+            loss = gibloss.GIBLoss(estimator=surrogate, q=q, **bins_of(surrogate))
             (g_gib,) = torch.autograd.grad(loss(f, z, y), z)
             out[f"leverage/{surrogate}/{q}"] = float(g_gib.norm() / g_ce.norm())
     return out

@@ -93,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--components", type=int, default=10)
     parser.add_argument("--bins", type=int, default=30)
-    parser.add_argument("--estimators", nargs="+", default=["binning", "gcmi", "kde"])
+    parser.add_argument("--estimators", nargs="+", default=["binning", "gaussian_copula", "kde"])
     parser.add_argument("--output-dir", type=Path, default=Path("runs/demo"))
     args = parser.parse_args()
     table, rows = run(args.components, args.bins, args.estimators)

@@ -52,6 +52,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 import gibloss  # noqa: E402
 from gibloss.pmi import output_confidence  # noqa: E402
+from gibloss.records import estimator_entry  # noqa: E402
 from gibloss.robustness import evaluate_robustness, mean_ci, paired_ci  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,11 +78,13 @@ def final_complexities(records: list[dict], last_hidden: str) -> dict[str, dict[
     out: dict[str, dict[str, float]] = {}
     for r in records:
         if r.get("kind") == "measurement":
+            gib_gc = estimator_entry(r["gib"], "gaussian_copula")  # "gcmi" in 0.1 records
+            ib_gc = estimator_entry(r["ib"], "gaussian_copula")
             out[r["run"]] = {
-                "gib_gcmi": r["gib"]["gcmi"]["complexity"],
+                "gib_gcmi": gib_gc["complexity"],
                 "gib_binning": r["gib"]["binning"]["complexity"],
                 "ib_binning": r["ib"]["binning"][last_hidden]["complexity"],
-                "ib_gcmi": r["ib"]["gcmi"][last_hidden]["complexity"],
+                "ib_gcmi": ib_gc[last_hidden]["complexity"],
                 "train_accuracy": r["accuracy"],
             }
     return out

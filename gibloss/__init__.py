@@ -3,7 +3,7 @@
 Public API
 ----------
 entropy, mutual_information
-    Exact estimators (``"binning"``, ``"kde"``, ``"gcmi"`` or an estimator object).
+    Exact estimators (``"binning"``, ``"kde"``, ``"gaussian_copula"`` or an estimator object).
 synergy, gib, ib, pmi_weights, build_q
     The paper's measures.
 GIBLoss, functional

@@ -12,7 +12,7 @@ PMI ratios ``r(h, c)`` and a joint measure over (sample, Q cell),
 exactly the weighting of the exact estimator with ``z_code="argmax"``; as ``temperature → 0``
 the surrogates converge to it.
 
-**Soft binning** (``estimator="soft_binning"``): the joint tables of every feature partition (hard
+**Soft binning** (``estimator="binning"``): the joint tables of every feature partition (hard
 bins of ``x^i``, hard row identities of ``x^{-i}``, shared with the exact binning estimator) with
 the soft Q cells are sums of ``mu``; plug-in MI from the tables.
 
@@ -23,6 +23,12 @@ the same shrinkage and bias correction as the exact estimator (one shared implem
 Under ``torch.distributed`` (DDP, Accelerate) every process gathers the global batch first
 (:mod:`gibloss.distributed`), so each sees the global-batch estimate and DDP's gradient averaging
 stays exact.
+
+**On the device.** Everything runs in torch on the device of ``outputs``: copula ranks by
+``torch.sort``, bin codes and row partitions by hashing and one sort, no numpy. The host
+synchronisations are few and do not grow with the batch or the number of features: the checks of
+``validate=True`` (finite values, label range), the selection of non-saturated binned partitions
+and of the occupied Gaussian cells. ``validate=False`` drops the checks for training loops.
 """
 
 from __future__ import annotations
@@ -35,19 +41,34 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._deprecation import warn_renamed
 from ._validation import as_array
 from .distributed import gather_batch
+from .estimators import resolve_name
 from .estimators._discrete import entropy_bits
 from .estimators._gaussian import CellMoments, class_conditional_terms, terms_from_moments
 from .estimators.binning import BinningEstimator, partition_terms
-from .estimators.gcmi import copula_normalize
+from .estimators.gcmi import copula_ranks
 from .pmi import PMI_MODES, pmi_mass
 
-__all__ = ["GIBTerms", "SoftQ", "check_options", "gib_complexity", "gib_terms", "soft_q"]
+__all__ = [
+    "ESTIMATORS",
+    "VARIANTS",
+    "GIBTerms",
+    "SoftQ",
+    "check_options",
+    "gib_complexity",
+    "gib_terms",
+    "resolve_bins",
+    "soft_q",
+]
 
-ESTIMATORS = ("gaussian_copula", "soft_binning")
-REDUCTIONS = ("mean", "sum_vs_whole", "none")
+#: The differentiable surrogates, named after the exact estimators they relax.
+ESTIMATORS = ("binning", "gaussian_copula")
+#: Eq. 5 (feature-wise synergy) or Eq. 17 (sum of singles against the whole).
+VARIANTS = ("synergy", "sum_vs_whole")
 Q_VALUES = ("cell", "z")
+_DEPRECATED_REDUCTIONS = ("mean", "sum_vs_whole", "none")
 
 
 # --- soft Q ------------------------------------------------------------------------------------
@@ -99,20 +120,20 @@ def _memberships(outputs: torch.Tensor, temperature: float, bins: int) -> tuple[
     # function, so gradients flow through it too.
     lo, hi = z.min(), z.max()
     width = (hi - lo) / bins
-    if float(width.detach()) <= 0:
-        m = torch.zeros((z.shape[0], bins), dtype=z.dtype, device=z.device)
-        m[:, 0] = 1.0
-        return m + 0.0 * z[:, None], False  # keep the graph connected
-    centers = lo + (torch.arange(bins, dtype=z.dtype, device=z.device) + 0.5) * width
-    logits = -0.5 * ((z[:, None] - centers[None, :]) / (temperature * width)) ** 2
-    return torch.softmax(logits, dim=1), False
+    flat = width.detach() <= 0  # a constant output: every row in the first bin
+    safe = torch.where(flat, torch.ones_like(width), width)
+    centers = lo + (torch.arange(bins, dtype=z.dtype, device=z.device) + 0.5) * safe
+    logits = -0.5 * ((z[:, None] - centers[None, :]) / (temperature * safe)) ** 2
+    first = torch.zeros((z.shape[0], bins), dtype=z.dtype, device=z.device)
+    first[:, 0] = 1.0
+    return torch.where(flat, first + 0.0 * z[:, None], torch.softmax(logits, dim=1)), False
 
 
-def _check_targets(y: Any, n: int) -> torch.Tensor:
+def _check_targets(y: Any, n: int, validate: bool = True) -> torch.Tensor:
     """Validate ``y`` against ``n`` output rows; return it as a 1-D tensor (no copy when possible).
 
     Accepts ``(n,)`` or ``(n, 1)`` tensors of integer, bool or floating dtype (half precision
-    included); floating targets must be finite.
+    included); floating targets must be finite (checked when ``validate``: one synchronisation).
     """
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"`y` must be a torch.Tensor, got {type(y).__name__}")
@@ -127,27 +148,33 @@ def _check_targets(y: Any, n: int) -> torch.Tensor:
             f"inputs must have the same number of samples (rows): `outputs` has {n}, "
             f"`y` has {y.shape[0]}"
         )
-    if y.dtype.is_floating_point and not bool(torch.isfinite(y).all()):
+    if validate and y.dtype.is_floating_point and not bool(torch.isfinite(y).all()):
         bad = int((~torch.isfinite(y)).sum())
         raise ValueError(f"`y` contains {bad} NaN or infinite value(s)")
     return y
 
 
 def _target_codes(
-    y: torch.Tensor, classification: bool, n_classes: int, bins: int
+    y: torch.Tensor, classification: bool, n_classes: int, bins: int, validate: bool = True
 ) -> tuple[torch.Tensor, int]:
-    """Hard codes of the (validated, 1-D) target: labels, dense symbols or uniform bins."""
+    """Hard codes of the (validated, 1-D) target: labels, dense symbols or uniform bins.
+
+    The label range is checked when ``validate`` (one synchronisation); integer symbols of a
+    regression target are relabelled densely (``torch.unique``: one synchronisation).
+    """
     if classification:
         if y.dtype.is_floating_point or y.dtype == torch.bool:
             raise TypeError(
                 f"`y` must hold integer class labels for logits (n, k), got dtype {y.dtype}"
             )
         yl = y.long()
-        if yl.numel() and (int(yl.min()) < 0 or int(yl.max()) >= n_classes):
-            raise ValueError(
-                f"`y` labels must lie in [0, {n_classes}) to match the {n_classes} output "
-                f"columns, got range [{int(yl.min())}, {int(yl.max())}]"
-            )
+        if validate and yl.numel():
+            lo, hi = torch.stack([yl.min(), yl.max()]).tolist()
+            if lo < 0 or hi >= n_classes:
+                raise ValueError(
+                    f"`y` labels must lie in [0, {n_classes}) to match the {n_classes} output "
+                    f"columns, got range [{lo}, {hi}]"
+                )
         return yl, n_classes
     yd = y.detach()
     if not yd.dtype.is_floating_point:  # integer or bool symbols
@@ -171,6 +198,7 @@ def soft_q(
     temperature: float = 1.0,
     bins: int = 30,
     q: str = "cell",
+    validate: bool = True,
 ) -> SoftQ:
     """Differentiable PMI-reweighted Q from model outputs and targets.
 
@@ -191,6 +219,9 @@ def soft_q(
     q : {"cell", "z"}
         Q's value: the cell ``(h, c)`` (target code, soft output code), or the soft output code
         alone, under the PMI weights (then ``hard`` is all zeros and ``n_hard`` is 1).
+    validate : bool
+        Check the labels (range, 0/1 for one logit) and finiteness; each check is one host
+        synchronisation.
 
     Returns
     -------
@@ -198,11 +229,11 @@ def soft_q(
     """
     if pmi not in PMI_MODES:
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
-    y = _check_targets(y, outputs.shape[0])
+    y = _check_targets(y, outputs.shape[0], validate)
     if outputs.ndim == 1 and not y.dtype.is_floating_point:
         # one logit and integer labels: a binary classifier, [0, z] -> [1 - sigmoid, sigmoid]
-        values = torch.unique(y)
-        if not bool(((values == 0) | (values == 1)).all()):
+        if validate and not bool(((y == 0) | (y == 1)).all()):
+            values = torch.unique(y)
             raise ValueError(
                 f"`y` holds integer labels {values[:10].tolist()} but `outputs` has a single "
                 "column: one logit is a binary classifier (labels 0/1); pass logits (n, k) for "
@@ -212,10 +243,10 @@ def soft_q(
         y = y.long()
     m, classification = _memberships(outputs, temperature, bins)
     n, k = m.shape
-    hard, n_hard = _target_codes(y, classification, k, bins)
+    hard, n_hard = _target_codes(y, classification, k, bins, validate)
     cols = torch.arange(k, device=m.device).repeat(n)
     rows = torch.arange(n, device=m.device).repeat_interleave(k)
-    mass, p_hc, _ = pmi_mass(m.reshape(-1), rows, cols, hard, n_hard, k, pmi)
+    mass, p_hc, _ = pmi_mass(m.reshape(-1), rows, cols, hard, n_hard, k, pmi, check=validate)
     if q == "z":
         return SoftQ(
             hard=torch.zeros_like(hard), n_hard=1, mass=mass.view(n, k), contingency=p_hc
@@ -227,18 +258,20 @@ def soft_q(
 
 
 def _soft_binning_terms(
-    x: np.ndarray, q: SoftQ, estimator: BinningEstimator
+    x: torch.Tensor, q: SoftQ, bins: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
-    parts = estimator.partitions(x)
+    parts = BinningEstimator(bins=bins).partitions(x)
     terms = partition_terms(parts, q.hard, q.n_hard, q.mass)
-    n = x.shape[0]
-    cards = [parts.whole_card if p is None else p[1] for p in parts.complement]
-    saturated = float(np.mean([c == n for c in cards])) if x.shape[1] > 1 else 0.0
+    n, n_feat = x.shape
+    if n_feat > 1:
+        saturated = (parts.cards[:n_feat] == n).to(q.mass.dtype).mean()
+    else:
+        saturated = q.mass.new_zeros(())
     return terms.whole, terms.single, terms.complement, {"saturated_complements": saturated}
 
 
 def _memory_terms(
-    g_all: np.ndarray,
+    g_all: torch.Tensor,
     q: SoftQ,
     memory: CellMoments | None,
     decay: float,
@@ -249,7 +282,7 @@ def _memory_terms(
     Every column is kept (a column constant in this batch is a zero copula column, whose
     variance is the ridge), so that the sums of different batches add up.
     """
-    g = torch.as_tensor(g_all, dtype=q.mass.dtype, device=q.mass.device)
+    g = g_all.to(q.mass.dtype)
     batch = CellMoments.of_batch(g, q.hard, q.n_hard, q.mass)
     if memory is not None:
         if memory.s1.shape != batch.s1.shape:
@@ -277,7 +310,7 @@ def _memory_terms(
 
 
 def _gaussian_terms(
-    x: np.ndarray,
+    x: torch.Tensor,
     q: SoftQ,
     *,
     shrinkage: float,
@@ -287,25 +320,26 @@ def _gaussian_terms(
     memory_decay: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
     n, n_feat = x.shape
-    dev, dt = q.mass.device, q.mass.dtype
-    g_all = copula_normalize(x)
+    g_all = copula_ranks(x)
     if memory_decay > 0:
         opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct}
         return _memory_terms(g_all, q, memory, memory_decay, opts)
-    keep = g_all.std(axis=0) > 0
+    keep = g_all.std(dim=0) > 0
     zero = 0.0 * q.mass.sum()  # a zero that stays on the graph (backward gives zero grads)
     zeros = zero + q.mass.new_zeros(n_feat)
-    if not keep.any():
+    n_keep = int(keep.sum())  # one synchronisation: constant columns carry no information
+    if n_keep == 0:
         return zero, zeros, zeros, {"shrunk_cells": 0}
-    g = torch.as_tensor(g_all[:, keep], dtype=dt, device=dev)
+    g = (g_all if n_keep == n_feat else g_all[:, keep]).to(q.mass.dtype)
     terms = class_conditional_terms(
         g, q.hard, q.mass, shrinkage=shrinkage, ridge=ridge, bias_correct=bias_correct
     )
-    keep_t = torch.as_tensor(keep, device=dev)
-    single = zeros.masked_scatter(keep_t, terms.single)
-    complement = zeros.masked_scatter(keep_t, terms.complement)
+    if n_keep == n_feat:
+        return terms.whole, terms.single, terms.complement, {"shrunk_cells": terms.n_shrunk}
+    single = zeros.masked_scatter(keep, terms.single)
+    complement = zeros.masked_scatter(keep, terms.complement)
     if n_feat > 1:
-        complement = torch.where(keep_t, complement, terms.whole.expand(n_feat))
+        complement = torch.where(keep, complement, terms.whole.expand(n_feat))
     return terms.whole, single, complement, {"shrunk_cells": terms.n_shrunk}
 
 
@@ -319,7 +353,7 @@ class GIBTerms:
     Attributes
     ----------
     complexity : torch.Tensor
-        Scalar complexity (Eq. 5, or Eq. 17 for ``reduction="sum_vs_whole"``), divided by beta.
+        Scalar complexity (Eq. 5, or Eq. 17 for ``variant="sum_vs_whole"``), divided by beta.
     single, complement : torch.Tensor
         ``(N,)`` ``I(X^i; Q)`` and ``I(X^{-i}; Q)``.
     whole : torch.Tensor
@@ -338,6 +372,9 @@ class GIBTerms:
         copula). ``single_null``: ``(N,)`` the single terms with the rows of ``(outputs, y)``
         permuted (one fixed permutation, no gradient), i.e. what ``single`` reads when ``x``
         carries no information about Q: their bias (with ``null=True``).
+    per_feature : torch.Tensor
+        ``(N,)`` each feature's share of the complexity (``complexity == per_feature.sum()``):
+        ``(I(X^i;Q) + I(X^{-i};Q)) / (2 beta N)`` for Eq. 5, ``I(X^i;Q) / beta`` for Eq. 17.
     """
 
     complexity: torch.Tensor
@@ -348,6 +385,7 @@ class GIBTerms:
     h_q: torch.Tensor
     n_samples: int
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    per_feature: torch.Tensor | None = None
 
     def detach(self) -> GIBTerms:
         """A copy with every tensor detached (for logging)."""
@@ -363,10 +401,11 @@ class GIBTerms:
                 k: v.detach() if isinstance(v, torch.Tensor) else v
                 for k, v in self.diagnostics.items()
             },
+            None if self.per_feature is None else self.per_feature.detach(),
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain Python numbers and lists."""
+        """Plain Python numbers and lists (one device-to-host copy per tensor)."""
         c = self.complexity.detach()
         return {
             "complexity": float(c) if c.numel() == 1 else c.cpu().tolist(),
@@ -384,21 +423,56 @@ class GIBTerms:
         }
 
 
-def _features(x: Any, reducer: Any, n: int) -> np.ndarray:
+def _features(x: Any, reducer: Any, n: int, validate: bool) -> torch.Tensor:
+    """``x`` (or its reduction) as a 2-D tensor; host arrays are validated and copied once."""
     if reducer is not None:
         with torch.no_grad():
             x = reducer.transform(x)
-    arr = as_array(x.detach().cpu() if isinstance(x, torch.Tensor) else x, "x")
-    if arr.shape[0] != n:
+    if isinstance(x, torch.Tensor):
+        xt = x.detach()
+        if xt.ndim == 1:
+            xt = xt[:, None]
+        if xt.ndim != 2:
+            raise ValueError(f"`x` must have shape (n, N), got shape {tuple(xt.shape)}")
+        if xt.dtype.is_complex:
+            raise TypeError(f"`x` must be real-valued, got dtype {xt.dtype}")
+        if validate and xt.dtype.is_floating_point and not bool(torch.isfinite(xt).all()):
+            raise ValueError("`x` contains NaN or infinite values")
+    else:
+        xt = torch.as_tensor(as_array(x, "x"))
+    if xt.shape[0] != n:
         raise ValueError(
-            f"inputs must have the same number of samples (rows): `x` has {arr.shape[0]}, "
+            f"inputs must have the same number of samples (rows): `x` has {xt.shape[0]}, "
             f"`outputs` has {n}"
         )
-    return arr.astype(np.float64, copy=False)
+    return xt
 
 
 def _is_real(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+
+
+def resolve_bins(estimator: str, bins: int | None, z_bins: int | None) -> tuple[int, int]:
+    """``(bins, z_bins)``: feature bins (binning) and the bins of Z and float targets.
+
+    ``z_bins`` defaults to ``bins`` for binning (features and outputs binned alike, as in
+    :func:`gibloss.gib`), 30 otherwise. ``bins`` with the Gaussian copula is the 0.1 spelling of
+    ``z_bins`` (deprecated).
+    """
+    if bins is not None and estimator != "binning":
+        warn_renamed(
+            f"bins={bins!r} with estimator={estimator!r} (it set the bins of Z)",
+            f"z_bins={bins!r}",
+            stacklevel=4,
+        )
+        z_bins, bins = (bins if z_bins is None else z_bins), None
+    bins = 30 if bins is None else bins
+    z_bins = (bins if estimator == "binning" else 30) if z_bins is None else z_bins
+    return bins, z_bins
 
 
 def check_options(
@@ -407,24 +481,34 @@ def check_options(
     beta: float = 1.0,
     pmi: str = "ratio",
     temperature: float = 1.0,
+    variant: str = "synergy",
     bins: int = 30,
-    reduction: str = "mean",
+    z_bins: int = 30,
     q: str = "cell",
     shrinkage: float = 0.1,
     ridge: float = 1e-6,
+    bias_correct: bool = True,
+    dtype: torch.dtype = torch.float64,
+    gather: bool = True,
+    null: bool = True,
+    validate: bool = True,
     memory_decay: float = 0.0,
 ) -> None:
     """Validate the keyword options of :func:`gib_terms` (also used by ``GIBLoss.__init__``).
+
+    Names are the canonical ones (see :func:`gibloss.estimators.resolve_name`).
 
     Raises
     ------
     ValueError
         Naming the first argument that is out of its range or not one of its choices.
+    TypeError
+        For a flag that is not a bool or a dtype that is not a floating torch dtype.
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"`variant` must be one of {VARIANTS}, got {variant!r}")
     if pmi not in PMI_MODES:
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
     if q not in Q_VALUES:
@@ -433,8 +517,10 @@ def check_options(
         raise ValueError(f"`beta` must be a positive finite number, got {beta!r}")
     if not (_is_real(temperature) and temperature > 0):
         raise ValueError(f"`temperature` must be a positive finite number, got {temperature!r}")
-    if not isinstance(bins, int) or isinstance(bins, bool) or bins < 1:
+    if not _is_count(bins):
         raise ValueError(f"`bins` must be a positive integer, got {bins!r}")
+    if not _is_count(z_bins):
+        raise ValueError(f"`z_bins` must be a positive integer, got {z_bins!r}")
     if not (_is_real(shrinkage) and 0.0 <= shrinkage <= 1.0):
         raise ValueError(f"`shrinkage` must lie in [0, 1], got {shrinkage!r}")
     if not (_is_real(ridge) and ridge >= 0):
@@ -446,9 +532,19 @@ def check_options(
             "`memory_decay` > 0 needs estimator='gaussian_copula' (soft binning's states are "
             f"rows of one batch, which no memory can carry), got estimator={estimator!r}"
         )
+    for name, flag in (
+        ("bias_correct", bias_correct),
+        ("gather", gather),
+        ("null", null),
+        ("validate", validate),
+    ):
+        if not isinstance(flag, bool):
+            raise TypeError(f"`{name}` must be a bool, got {type(flag).__name__}")
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"`dtype` must be torch.float32 or torch.float64, got {dtype!r}")
 
 
-def _check_outputs(outputs: Any) -> None:
+def _check_outputs(outputs: Any, validate: bool) -> None:
     if not isinstance(outputs, torch.Tensor):
         raise TypeError(f"`outputs` must be a torch.Tensor, got {type(outputs).__name__}")
     if not outputs.dtype.is_floating_point:
@@ -457,8 +553,26 @@ def _check_outputs(outputs: Any) -> None:
         raise ValueError(f"`outputs` must have shape (n, k) or (n,), got {tuple(outputs.shape)}")
     if outputs.shape[0] < 2:
         raise ValueError(f"`outputs` needs at least 2 samples (rows), got {outputs.shape[0]}")
-    if not bool(torch.isfinite(outputs.detach()).all()):
+    if validate and not bool(torch.isfinite(outputs.detach()).all()):
         raise ValueError("`outputs` contains NaN or infinite values")
+
+
+def _deprecated_reduction(reduction: str | None, variant: str) -> tuple[str, bool]:
+    """Map 0.1's ``reduction`` onto ``variant`` (and whether to return the per-feature vector)."""
+    if reduction is None:
+        return variant, False
+    if reduction not in _DEPRECATED_REDUCTIONS:
+        raise ValueError(
+            f"`reduction` (deprecated) must be one of {_DEPRECATED_REDUCTIONS}, got {reduction!r}"
+        )
+    if reduction == "sum_vs_whole":
+        warn_renamed("reduction='sum_vs_whole'", "variant='sum_vs_whole'", stacklevel=4)
+        return "sum_vs_whole", False
+    if reduction == "none":
+        warn_renamed("reduction='none'", "the `per_feature` terms of gib_terms()", stacklevel=4)
+        return variant, True
+    warn_renamed("reduction='mean'", "nothing (Eq. 5 is the default variant)", stacklevel=4)
+    return variant, False
 
 
 def gib_terms(
@@ -470,8 +584,9 @@ def gib_terms(
     beta: float = 1.0,
     pmi: str = "ratio",
     temperature: float = 1.0,
-    bins: int = 30,
-    reduction: str = "mean",
+    variant: str = "synergy",
+    bins: int | None = None,
+    z_bins: int | None = None,
     reducer: Any = None,
     q: str = "cell",
     shrinkage: float = 0.1,
@@ -480,23 +595,28 @@ def gib_terms(
     dtype: torch.dtype = torch.float64,
     gather: bool = True,
     null: bool = True,
+    validate: bool = True,
     memory: CellMoments | None = None,
     memory_decay: float = 0.0,
+    reduction: str | None = None,
 ) -> GIBTerms:
     """Differentiable GIB terms of a batch (bits), with gradient through ``outputs`` only.
 
     Parameters
     ----------
     x : torch.Tensor or numpy.ndarray
-        ``(n, N)`` features (data: no gradient), or raw inputs when ``reducer`` is given.
+        ``(n, N)`` features (data: no gradient), or raw inputs when ``reducer`` is given. A
+        tensor stays on its device; move it to ``outputs``' device for a device-resident loss.
     outputs : torch.Tensor
         ``(n, k)`` logits (classification) or ``(n,)`` outputs (regression).
     y : torch.Tensor
         ``(n,)`` integer labels or float targets.
-    estimator : {"gaussian_copula", "soft_binning"}
-        The surrogate. ``"soft_binning"`` relaxes ``gibloss.gib(..., estimator="binning",
-        z_code="argmax")``; ``"gaussian_copula"`` relaxes ``estimator="gcmi"`` (whose default
-        ``z_code`` is ``"argmax"``).
+    estimator : {"gaussian_copula", "binning"}
+        The surrogate, named after the exact estimator it relaxes: ``"binning"`` (soft binning)
+        relaxes ``gibloss.gib(..., estimator="binning", z_code="argmax")``;
+        ``"gaussian_copula"`` relaxes ``gibloss.gib(..., estimator="gaussian_copula")`` (whose
+        default ``z_code`` is ``"argmax"``). ``"soft_binning"`` and ``"gcmi"`` are deprecated
+        spellings.
     beta : float
         The complexity is divided by ``beta``.
     pmi : {"ratio", "ppmi", "literal", "none"}
@@ -504,15 +624,18 @@ def gib_terms(
     temperature : float
         Softness of Q's memberships (``softmax(outputs / temperature)``); towards 0 they become
         hard and the surrogate tends to the exact estimator.
-    bins : int
-        Bins per feature (soft binning), soft bins of a regression output and hard bins of a float
-        target.
-    reduction : {"mean", "sum_vs_whole", "none"}
-        ``"mean"``: Eq. 5, ``sum_i (I(X^i;Q) + I(X^{-i};Q)) / (2 beta N)``. ``"sum_vs_whole"``:
-        Eq. 17, ``sum_i I(X^i;Q) / beta``. ``"none"``: the ``(N,)`` per-feature vector
-        ``(I(X^i;Q) + I(X^{-i};Q)) / (2 beta)`` (its mean is ``"mean"``).
+    variant : {"synergy", "sum_vs_whole"}
+        ``"synergy"``: Eq. 5, ``sum_i (I(X^i;Q) + I(X^{-i};Q)) / (2 beta N)``.
+        ``"sum_vs_whole"``: Eq. 17, ``sum_i I(X^i;Q) / beta``. The same switch as
+        :func:`gibloss.gib` and :func:`gibloss.synergy`.
+    bins : int, optional
+        Bins per feature (binning; default 30).
+    z_bins : int, optional
+        Soft bins of a regression output and hard bins of a float target. Default: ``bins``
+        for binning, 30 for the Gaussian copula (as in :func:`gibloss.gib`).
     reducer : gibloss.reduction.Reducer, optional
-        A fitted reducer applied (without gradient) to ``x`` first.
+        A fitted reducer applied (without gradient) to ``x`` first. A fitted
+        :class:`gibloss.PCAReducer` transforms a tensor on its device (a matrix product).
     q : {"cell", "z"}
         Q's value: the cell (target code, output code), or the output code alone under the PMI
         weights (see :func:`soft_q`).
@@ -522,6 +645,13 @@ def gib_terms(
         Computation dtype (float64 by default, whatever autocast says).
     gather : bool
         Under ``torch.distributed``, gather the global batch first (default).
+    null : bool
+        Also compute, without gradient, the single terms with the rows of ``(outputs, y)``
+        permuted (``diagnostics["single_null"]``: their bias). Roughly doubles the cost of
+        the forward pass; switch off where it matters.
+    validate : bool
+        Check that ``x``, ``outputs`` and ``y`` are finite and that labels fit the outputs (one
+        host synchronisation each). Switch off in a training loop once the data are known good.
     memory : CellMoments, optional
         Gaussian copula with ``memory_decay > 0``: the cell sums remembered from earlier
         batches (``diagnostics["memory"]`` of the previous call). ``None`` starts a memory.
@@ -536,45 +666,54 @@ def gib_terms(
         towards the identity and every term hits its ``H(Q)`` bound; the memory gives them rows.
         Under distributed training every process sees the global batch, so the memories stay
         identical.
-    null : bool
-        Also compute, without gradient, the single terms with the rows of ``(outputs, y)``
-        permuted (``diagnostics["single_null"]``: their bias). Roughly doubles the cost of
-        the forward pass; switch off where it matters.
+    reduction : {"mean", "sum_vs_whole", "none"}, optional
+        Deprecated (0.1 used it to pick the equation): use ``variant``, and ``per_feature``
+        for the per-feature vector (``"none"`` still returns it as ``complexity``).
 
     Returns
     -------
     GIBTerms
-        The complexity (per ``reduction``), the per-feature terms, ``I(X; Q)``, the soft
-        prediction term and ``H(Q)``.
+        The complexity, the per-feature terms and shares, ``I(X; Q)``, the soft prediction term
+        and ``H(Q)``.
     """
+    estimator = resolve_name(estimator, choices=ESTIMATORS)
+    variant, per_feature_out = _deprecated_reduction(reduction, variant)
+    bins, z_bins = resolve_bins(estimator, bins, z_bins)
     check_options(
         estimator=estimator,
         beta=beta,
         pmi=pmi,
         temperature=temperature,
+        variant=variant,
         bins=bins,
-        reduction=reduction,
+        z_bins=z_bins,
         q=q,
         shrinkage=shrinkage,
         ridge=ridge,
+        bias_correct=bias_correct,
+        dtype=dtype,
+        gather=gather,
+        null=null,
+        validate=validate,
         memory_decay=memory_decay,
     )
-    _check_outputs(outputs)
-    y = _check_targets(y, outputs.shape[0])
+    _check_outputs(outputs, validate)
+    y = _check_targets(y, outputs.shape[0], validate)
     with torch.autocast(device_type=outputs.device.type, enabled=False):
-        xt = x
-        if reducer is not None or not isinstance(x, torch.Tensor):
-            xt = torch.as_tensor(_features(x, reducer, outputs.shape[0]))
+        xt = _features(x, reducer, outputs.shape[0], validate).to(outputs.device)
         if gather:
-            xt, outputs, y = gather_batch(xt.to(outputs.device), outputs, y.to(outputs.device))
-        feats = _features(xt, None, outputs.shape[0])
+            xt, outputs, y = gather_batch(xt, outputs, y.to(outputs.device))
+        feats = xt.to(torch.float64)
         out = outputs.to(dtype)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
-        def terms_of(out: torch.Tensor, y: torch.Tensor) -> tuple[Any, ...]:
-            q_var = soft_q(out, y, pmi=pmi, temperature=temperature, bins=bins, q=q)
-            if estimator == "soft_binning":
-                return q_var, *_soft_binning_terms(feats, q_var, BinningEstimator(bins=bins))
+
+        def terms_of(out: torch.Tensor, y: torch.Tensor, check: bool) -> tuple[Any, ...]:
+            q_var = soft_q(
+                out, y, pmi=pmi, temperature=temperature, bins=z_bins, q=q, validate=check
+            )
+            if estimator == "binning":
+                return q_var, *_soft_binning_terms(feats, q_var, bins)
             return q_var, *_gaussian_terms(
                 feats,
                 q_var,
@@ -585,39 +724,49 @@ def gib_terms(
                 memory_decay=memory_decay,
             )
 
-        q_var, whole, single, comp, diagnostics = terms_of(out, y)
+        q_var, whole, single, comp, diagnostics = terms_of(out, y, validate)
         if null:  # the singles' bias: the same rows with (outputs, y) permuted, no gradient
             perm = torch.randperm(out.shape[0], generator=torch.Generator().manual_seed(0))
             perm = perm.to(out.device)
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                diagnostics["single_null"] = terms_of(out.detach()[perm], y[perm])[2]
+                diagnostics["single_null"] = terms_of(out.detach()[perm], y[perm], False)[2]
             # (the null's own memory, if any, is discarded: only the real batch is remembered)
         n_feat = feats.shape[1]
-        if reduction == "mean":
-            complexity = (single.sum() + comp.sum()) / (2.0 * beta * n_feat)
-        elif reduction == "sum_vs_whole":
-            complexity = single.sum() / beta
+        if variant == "synergy":
+            per_feature = (single + comp) / (2.0 * beta * n_feat)
         else:
+            per_feature = single / beta
+        if per_feature_out:  # 0.1's reduction="none": (I(X^i;Q) + I(X^{-i};Q)) / (2 beta)
             complexity = (single + comp) / (2.0 * beta)
+        else:
+            complexity = per_feature.sum()
         pc = q_var.contingency
         prediction = entropy_bits(pc.sum(0)) + entropy_bits(pc.sum(1)) - entropy_bits(pc)
         h_q = entropy_bits(q_var.cell_mass())
     return GIBTerms(
-        complexity, single, comp, whole, prediction, h_q, int(out.shape[0]), diagnostics
+        complexity,
+        single,
+        comp,
+        whole,
+        prediction,
+        h_q,
+        int(out.shape[0]),
+        diagnostics,
+        per_feature,
     )
 
 
 def gib_complexity(x: Any, outputs: torch.Tensor, y: torch.Tensor, **options: Any) -> torch.Tensor:
     """Differentiable GIB complexity of a batch (bits): ``gib_terms(...).complexity``.
 
-    Takes the parameters of :func:`gib_terms` (``estimator``, ``beta``, ``pmi``,
-    ``temperature``, ``bins``, ``reduction``, ``reducer``, ...).
+    Takes the keyword options of :func:`gib_terms` (``estimator``, ``beta``, ``pmi``,
+    ``temperature``, ``variant``, ``bins``, ``reducer``, ...).
 
     Returns
     -------
     torch.Tensor
-        A scalar (or ``(N,)`` for ``reduction="none"``).
+        A scalar.
 
     Examples
     --------

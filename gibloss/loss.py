@@ -8,19 +8,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._deprecation import keyword_only_since
+from .estimators import resolve_name
 from .estimators._gaussian import CellMoments
-from .functional import ESTIMATORS, GIBTerms, check_options, gib_terms
+from .functional import ESTIMATORS, GIBTerms, check_options, gib_terms, resolve_bins
 
 __all__ = ["DEFAULT_MEMORY", "GIBLoss"]
 
 #: Default ``memory`` of the Gaussian-copula GIBLoss: cell sums over about fifty batches.
 DEFAULT_MEMORY = 0.98
-
-_ALIASES = {
-    "gcmi": "gaussian_copula",
-    "gaussian_copula": "gaussian_copula",
-    "soft_binning": "soft_binning",
-}
 
 
 class GIBLoss(nn.Module):
@@ -35,26 +31,33 @@ class GIBLoss(nn.Module):
     raw inputs with a fitted ``reducer``). Under DDP / Accelerate every process sees the
     global-batch estimate and the averaged parameter gradients equal those of one process on the
     concatenated batch. The terms of the last call are kept (detached) in :attr:`last_terms` for
-    logging, with no recomputation.
+    logging, with no recomputation. Forward and backward run in torch on the device of
+    ``outputs`` (see the "Performance" section of the loss guide).
+
+    Every argument is validated here, at construction.
 
     Parameters
     ----------
-    estimator : {"gaussian_copula", "soft_binning"}, default "gaussian_copula"
-        The surrogate (``"gcmi"`` is accepted as an alias). Soft binning relaxes the exact
-        ``gib(..., estimator="binning", z_code="argmax")``; the Gaussian copula relaxes
-        ``gib(..., estimator="gcmi")``.
+    estimator : {"gaussian_copula", "binning"}, default "gaussian_copula"
+        The surrogate, named after the exact estimator it relaxes. ``"binning"`` (soft binning)
+        relaxes ``gib(..., estimator="binning", z_code="argmax")``; ``"gaussian_copula"``
+        relaxes ``gib(..., estimator="gaussian_copula")``. ``"soft_binning"`` and ``"gcmi"``
+        are deprecated spellings.
     weight : float, default 1.0
-        Multiplier ``lambda`` of the complexity.
+        Multiplier ``lambda`` of the complexity (finite, non-negative).
     beta : float, default 1.0
         The paper's trade-off; the complexity is divided by it.
     pmi : {"ratio", "ppmi", "literal", "none"}, default "ratio"
         Weighting of Q's cells.
     temperature : float, default 1.0
         Softness of Q (``softmax(logits / temperature)``); towards 0 it becomes the hard argmax.
-    bins : int, default 30
-        Bins per feature (soft binning) and for regression outputs / targets.
-    reduction : {"mean", "sum_vs_whole", "none"}, default "mean"
-        Eq. 5, Eq. 17, or the per-feature vector (see :func:`gibloss.functional.gib_complexity`).
+    variant : {"synergy", "sum_vs_whole"}, default "synergy"
+        Eq. 5 or Eq. 17, as in :func:`gibloss.gib`.
+    bins : int, optional
+        Bins per feature (binning; default 30).
+    z_bins : int, optional
+        Soft bins of a regression output and hard bins of a float target (default: ``bins``
+        for binning, 30 for the Gaussian copula).
     reducer : gibloss.reduction.Reducer, optional
         A fitted reducer applied to ``x`` (without gradient) at every call.
     q : {"cell", "z"}, default "cell"
@@ -63,13 +66,24 @@ class GIBLoss(nn.Module):
     memory : float, optional
         Gaussian copula only: decay of the remembered Gaussian cell sums (see
         :func:`gibloss.functional.gib_terms`, ``memory_decay``). Default 0.98 for the Gaussian
-        copula (about fifty batches), 0 for soft binning. At batch sizes with fewer rows per Q
+        copula (about fifty batches), 0 for binning. At batch sizes with fewer rows per Q
         cell than features, a batch-only estimate puts every term at its ``H(Q)`` bound. The
         memory is not part of ``state_dict``: after a resume it refills within about
         ``1 / (1 - memory)`` steps. :meth:`measure` never uses it.
-    **options
-        ``shrinkage``, ``ridge``, ``bias_correct``, ``dtype``, ``gather``, ``null`` (see
-        :func:`gibloss.functional.gib_terms`).
+    shrinkage, ridge, bias_correct
+        Gaussian-copula options, as in :class:`gibloss.GaussianCopulaEstimator`.
+    dtype : torch.dtype, default torch.float64
+        Computation dtype of the terms.
+    gather : bool, default True
+        Under ``torch.distributed``, estimate on the global batch.
+    null : bool, default True
+        Also compute the singles' shuffled null (``last_terms.diagnostics["single_null"]``).
+    validate : bool, default True
+        Check finiteness and labels at every call (a few host synchronisations); switch off in a
+        training loop once the data are known good.
+    reduction : str, optional
+        Deprecated: ``"sum_vs_whole"`` is ``variant="sum_vs_whole"``; ``"none"`` returns the
+        per-feature vector ``weight * (I(X^i;Q) + I(X^{-i};Q)) / (2 beta)``.
 
     Examples
     --------
@@ -87,31 +101,32 @@ class GIBLoss(nn.Module):
     ['complement', 'complexity', 'diagnostics']
     """
 
+    @keyword_only_since
     def __init__(
         self,
         estimator: str = "gaussian_copula",
         weight: float = 1.0,
+        *,
         beta: float = 1.0,
         pmi: str = "ratio",
         temperature: float = 1.0,
-        bins: int = 30,
-        reduction: str = "mean",
+        bins: int | None = None,
+        reduction: str | None = None,
         reducer: Any = None,
         q: str = "cell",
         memory: float | None = None,
-        **options: Any,
+        variant: str = "synergy",
+        z_bins: int | None = None,
+        shrinkage: float = 0.1,
+        ridge: float = 1e-6,
+        bias_correct: bool = True,
+        dtype: torch.dtype = torch.float64,
+        gather: bool = True,
+        null: bool = True,
+        validate: bool = True,
     ) -> None:
         super().__init__()
-        if estimator not in _ALIASES:
-            raise ValueError(
-                f"`estimator` must be one of {ESTIMATORS} (or 'gcmi'), got {estimator!r}"
-            )
-        allowed = {"shrinkage", "ridge", "bias_correct", "dtype", "gather", "null"}
-        unknown = set(options) - allowed
-        if unknown:
-            raise TypeError(
-                f"unknown GIBLoss option(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
-            )
+        estimator = resolve_name(estimator, choices=ESTIMATORS, stacklevel=4)
         if (
             not isinstance(weight, (int, float))
             or isinstance(weight, bool)
@@ -119,31 +134,59 @@ class GIBLoss(nn.Module):
             or weight < 0
         ):
             raise ValueError(f"`weight` must be a non-negative finite number, got {weight!r}")
+        if reduction is not None:
+            if reduction not in ("mean", "sum_vs_whole", "none"):
+                raise ValueError(
+                    "`reduction` (deprecated) must be one of ('mean', 'sum_vs_whole', 'none'), "
+                    f"got {reduction!r}"
+                )
+            # validated here, mapped (with its DeprecationWarning) by gib_terms at each call
+        if reducer is not None and not callable(getattr(reducer, "transform", None)):
+            raise TypeError(
+                f"`reducer` must be a fitted reducer with a transform() method, got "
+                f"{type(reducer).__name__}"
+            )
         if memory is None:  # the default: a memory where it applies
-            memory = DEFAULT_MEMORY if _ALIASES.get(estimator) == "gaussian_copula" else 0.0
+            memory = DEFAULT_MEMORY if estimator == "gaussian_copula" else 0.0
+        bins, z_bins = resolve_bins(estimator, bins, z_bins)
         check_options(
-            memory_decay=memory,
-            estimator=_ALIASES[estimator],
+            estimator=estimator,
             beta=beta,
             pmi=pmi,
             temperature=temperature,
+            variant=variant,
             bins=bins,
-            reduction=reduction,
+            z_bins=z_bins,
             q=q,
-            **{k: v for k, v in options.items() if k in ("shrinkage", "ridge")},
+            shrinkage=shrinkage,
+            ridge=ridge,
+            bias_correct=bias_correct,
+            dtype=dtype,
+            gather=gather,
+            null=null,
+            validate=validate,
+            memory_decay=memory,
         )
-        self.estimator = _ALIASES[estimator]
+        self.estimator = estimator
         self.weight = float(weight)
         self.beta = beta
         self.pmi = pmi
         self.temperature = temperature
+        self.variant = variant
         self.bins = bins
+        self.z_bins = z_bins
         self.reduction = reduction
         self.reducer = reducer
         self.q = q
         self.memory = float(memory)
+        self.shrinkage = shrinkage
+        self.ridge = ridge
+        self.bias_correct = bias_correct
+        self.dtype = dtype
+        self.gather = gather
+        self.null = null
+        self.validate = validate
         self._moments: CellMoments | None = None
-        self.options = options
         self.last_terms: GIBTerms | None = None
 
     def reset_memory(self) -> None:
@@ -157,13 +200,20 @@ class GIBLoss(nn.Module):
             "beta": self.beta,
             "pmi": self.pmi,
             "temperature": self.temperature,
-            "bins": self.bins,
-            "reduction": self.reduction,
+            "variant": self.variant,
+            "bins": self.bins if self.estimator == "binning" else None,  # features are binned
+            "z_bins": self.z_bins,
             "reducer": self.reducer,
             "q": self.q,
-            **self.options,
+            "shrinkage": self.shrinkage,
+            "ridge": self.ridge,
+            "bias_correct": self.bias_correct,
+            "dtype": self.dtype,
+            "gather": self.gather,
+            "null": self.null,
+            "validate": self.validate,
+            "reduction": self.reduction,
         }
-
     def terms(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> GIBTerms:
         """All differentiable terms of one call (no weight applied); updates the memory."""
         terms = gib_terms(
@@ -196,7 +246,8 @@ class GIBLoss(nn.Module):
             Detached terms (bits).
         """
         with torch.no_grad():
-            terms = gib_terms(x, outputs.detach(), y, **{**self._gib_options(), "gather": False})
+            options = {**self._gib_options(), "gather": False}
+            terms = gib_terms(x, outputs.detach(), y, **options)
         return terms.detach()
 
     def forward(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -211,6 +262,6 @@ class GIBLoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"estimator={self.estimator!r}, weight={self.weight}, beta={self.beta}, "
-            f"pmi={self.pmi!r}, temperature={self.temperature}, bins={self.bins}, "
-            f"reduction={self.reduction!r}, q={self.q!r}, memory={self.memory}"
+            f"pmi={self.pmi!r}, temperature={self.temperature}, variant={self.variant!r}, "
+            f"bins={self.bins}, z_bins={self.z_bins}, q={self.q!r}, memory={self.memory}"
         )

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._deprecation import keyword_only_since, warn_renamed
 from ._validation import as_array, as_weights, check_same_length
 from .bias import check_bias_correction, miller_madow, permutations, shuffled_mean
 from .bootstrap import bootstrap_counts, check_n_boot, percentile_interval
@@ -53,16 +54,15 @@ def _corrected_terms(
         null_comp = np.mean([t.complement for t in nulls], axis=0)
     else:  # Miller-Madow, binned estimates: minus the correction is the bias removed
         parts = est.partitions(x)  # type: ignore[attr-defined]
+        states = parts.states().numpy()
+        single_codes = parts.single.numpy()
         t_codes, _ = est.codes(target)  # type: ignore[attr-defined]
-        null_whole = -miller_madow(parts.whole, t_codes, weights)
+        null_whole = -miller_madow(states[-1], t_codes, weights)
         null_single = np.array(
-            [-miller_madow(parts.single[:, i], t_codes, weights) for i in range(x.shape[1])]
+            [-miller_madow(single_codes[:, i], t_codes, weights) for i in range(x.shape[1])]
         )
         null_comp = np.array(
-            [
-                null_whole if part is None else -miller_madow(part[0], t_codes, weights)
-                for part in parts.complement
-            ]
+            [-miller_madow(states[i], t_codes, weights) for i in range(x.shape[1])]
         )
         if x.shape[1] == 1:
             null_comp = np.zeros(1)
@@ -117,7 +117,7 @@ def entropy(
     ----------
     a : array-like or torch.Tensor
         ``(n,)`` or ``(n, d)``; integer/bool arrays are symbols, floats are continuous.
-    estimator : {"binning", "kde", "gcmi"} or Estimator
+    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
         The estimator (a name with ``**options``, or a configured object).
     weights : array-like, optional
         ``(n,)`` non-negative per-sample weights.
@@ -159,7 +159,7 @@ def mutual_information(
     ----------
     a, b : array-like or torch.Tensor
         ``(n,)`` or ``(n, d)`` with the same ``n``. Integer/bool arrays are symbols.
-    estimator : {"binning", "kde", "gcmi"} or Estimator
+    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
         The estimator.
     weights : array-like, optional
         ``(n,)`` non-negative per-sample weights (the empirical measure is reweighted).
@@ -199,7 +199,8 @@ def synergy(
     y: Any,
     estimator: str | Estimator = "binning",
     *,
-    kind: str = "feature",
+    variant: str = "synergy",
+    kind: str | None = None,
     weights: Any = None,
     bias_correction: str = "none",
     n_shuffles: int = 10,
@@ -208,10 +209,11 @@ def synergy(
 ) -> float:
     """Synergy of the features ``x`` about ``y`` (bits).
 
-    ``kind="feature"`` is the paper's Eq. 2,
+    ``variant="synergy"`` is the paper's Eq. 2,
     ``Syn = I(X; Y) - (1/N) sum_i [I(X^{-i}; Y) + I(X^i; Y)]``: +1 bit for the XOR of two fair bits,
-    -1 bit for ``y = x1 = x2``. ``kind="sum_vs_whole"`` is ``I(X; Y) - sum_i I(X^i; Y)``
-    (appendix I).
+    -1 bit for ``y = x1 = x2``. ``variant="sum_vs_whole"`` is ``I(X; Y) - sum_i I(X^i; Y)``
+    (appendix I). The same ``variant`` selects Eq. 5 or Eq. 17 in :func:`gib` and
+    :class:`gibloss.GIBLoss`.
 
     Parameters
     ----------
@@ -219,10 +221,12 @@ def synergy(
         ``(n, N)`` features.
     y : array-like or torch.Tensor
         ``(n,)`` or ``(n, d)`` target (symbols or continuous).
-    estimator : {"binning", "kde", "gcmi"} or Estimator
+    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
         The estimator.
-    kind : {"feature", "sum_vs_whole"}
+    variant : {"synergy", "sum_vs_whole"}
         Which synergy.
+    kind : {"feature", "sum_vs_whole"}, optional
+        Deprecated spelling of ``variant`` (``"feature"`` is ``"synergy"``).
     weights : array-like, optional
         Per-sample weights.
     bias_correction, n_shuffles, random_state
@@ -236,8 +240,13 @@ def synergy(
     >>> synergy(x, x[:, 0] ^ x[:, 1])
     1.0
     """
-    if kind not in ("feature", "sum_vs_whole"):
-        raise ValueError(f"`kind` must be 'feature' or 'sum_vs_whole', got {kind!r}")
+    if kind is not None:
+        if kind not in ("feature", "sum_vs_whole"):
+            raise ValueError(f"`kind` must be 'feature' or 'sum_vs_whole', got {kind!r}")
+        variant = "synergy" if kind == "feature" else kind
+        warn_renamed(f"synergy(kind={kind!r})", f"synergy(variant={variant!r})")
+    if variant not in _VARIANTS:
+        raise ValueError(f"`variant` must be one of {_VARIANTS}, got {variant!r}")
     est = get_estimator(estimator, **options)
     check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
     xa, ya = as_array(x, "x"), as_array(y, "y")
@@ -245,7 +254,7 @@ def synergy(
     terms, _ = _corrected_terms(
         est, xa, ya, as_weights(weights, n), bias_correction, n_shuffles, random_state
     )
-    if kind == "sum_vs_whole":
+    if variant == "sum_vs_whole":
         return float(terms.whole - terms.single.sum())
     n_feat = xa.shape[1]
     return float(terms.whole - (terms.single.sum() + terms.complement.sum()) / n_feat)
@@ -362,19 +371,44 @@ def _check_predictions(za: np.ndarray, y: Any) -> None:
         )
 
 
+def _resolve_bins(
+    estimator: str | Estimator, bins: int | None, z_bins: int | None, options: dict[str, Any]
+) -> tuple[Estimator, int]:
+    """The estimator (with ``bins`` when binning is named) and the bins of Z and float targets."""
+    named_binning = isinstance(estimator, str) and estimator == "binning"
+    if bins is not None and not named_binning:
+        # 0.1 used `bins` for coding Z whatever the estimator
+        warn_renamed(
+            f"bins={bins!r} with estimator={estimator!r} (it set the bins of Z)",
+            f"z_bins={bins!r}",
+            stacklevel=5,
+        )
+        z_bins = bins if z_bins is None else z_bins
+    elif bins is not None:
+        options["bins"] = bins
+    est = get_estimator(estimator, stacklevel=6, **options)
+    if z_bins is None:
+        z_bins = est.bins if isinstance(est, BinningEstimator) else 30
+    if not isinstance(z_bins, (int, np.integer)) or isinstance(z_bins, bool) or z_bins < 1:
+        raise ValueError(f"`z_bins` must be a positive integer, got {z_bins!r}")
+    return est, int(z_bins)
+
+
+@keyword_only_since
 def gib(
     x: Any,
     z: Any,
     y: Any,
+    *,
     beta: float = 1.0,
     estimator: str | Estimator = "binning",
     pmi: str | None = None,
     sampling: str = "weighted",
     z_code: str = "auto",
     q: str = "cell",
-    *,
     variant: str = "synergy",
     bins: int | None = None,
+    z_bins: int | None = None,
     random_state: int | None = 0,
     temperature: float = 1.0,
     bias_correction: str = "none",
@@ -396,7 +430,7 @@ def gib(
         ``(n,)`` integer labels in ``[0, k)`` (classification) or float targets (regression).
     beta : float, default 1.0
         Trade-off parameter; the complexity is divided by it.
-    estimator : {"binning", "kde", "gcmi"} or Estimator
+    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
         Estimator of the ``2N + 1`` terms ``I(X; Q)``, ``I(X^i; Q)``, ``I(X^{-i}; Q)``.
     pmi : {"ratio", "ppmi", "literal", "none"}, optional
         Sample weighting of Q; default ``"ratio"`` (``"none"`` when ``q="pmi"``).
@@ -423,8 +457,12 @@ def gib(
     variant : {"synergy", "sum_vs_whole"}
         Eq. 5 (feature-wise synergy) or Eq. 17.
     bins : int, optional
-        Bins for coding Z and regression targets, and — with ``estimator="binning"`` given by
-        name — for the estimator too. Defaults to the estimator's ``bins`` for binning, else 30.
+        Bins per feature of ``estimator="binning"`` given by name (an estimator object carries
+        its own). Other estimators take no ``bins``.
+    z_bins : int, optional
+        Bins for coding Z (``z_code`` ``"probs"``, ``"logits"``, ``"binned"``, the soft bins of a
+        regression output) and float targets. Default: the binning estimator's ``bins``
+        (features and outputs binned alike, as the paper does), 30 for the other estimators.
     random_state : int, optional
         Seed for ``sampling="resample"``.
     temperature : float, default 1.0
@@ -462,13 +500,11 @@ def gib(
     >>> x = rng.normal(size=(500, 4))
     >>> y = (x[:, 0] + x[:, 1] > 0).astype(int)
     >>> logits = np.stack([-(x[:, 0] + x[:, 1]), x[:, 0] + x[:, 1]], axis=1)
-    >>> res = gib(x, logits, y, estimator="gcmi")
+    >>> res = gib(x, logits, y, estimator="gaussian_copula")
     >>> res.single.shape, res.prediction > 0.9
     ((4,), True)
     """
-    if bins is not None and estimator == "binning":
-        options["bins"] = bins  # one `bins` for the estimator and for coding Z
-    est = get_estimator(estimator, **options)
+    est, z_bins = _resolve_bins(estimator, bins, z_bins, options)
     if not (isinstance(beta, (int, float)) and np.isfinite(beta) and beta > 0):
         raise ValueError(f"`beta` must be a positive finite number, got {beta!r}")
     if variant not in _VARIANTS:
@@ -482,8 +518,6 @@ def gib(
     auto = z_code == "auto"
     if auto:
         z_code = default_z_code(est)
-    if bins is None:
-        bins = est.bins if isinstance(est, BinningEstimator) else 30
     check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
     check_n_boot(n_boot, level)
     if n_boot and sampling != "weighted":
@@ -491,7 +525,7 @@ def gib(
     if z_code == "soft":
         if bias_correction != "none" or n_boot:
             raise ValueError("`bias_correction` and `n_boot` are not available with z_code='soft'")
-        return _soft_gib(x, z, y, est, beta, pmi, q, sampling, variant, bins, temperature)
+        return _soft_gib(x, z, y, est, beta, pmi, q, sampling, variant, z_bins, temperature)
     xa = as_array(x, "x")
     za = as_array(z, "z")
     if z_code != "binned":
@@ -499,7 +533,7 @@ def gib(
     if auto:
         _check_predictions(za, y)
     check_same_length(x=xa, z=za)
-    qv = build_q(za, y, pmi=pmi, z_code=z_code, q=q, bins=bins)
+    qv = build_q(za, y, pmi=pmi, z_code=z_code, q=q, bins=z_bins)
     kz, ky = int(qv.z_codes.max()) + 1, int(qv.y_codes.max()) + 1
     prediction = plugin_mi(qv.z_codes, kz, qv.y_codes, ky)
     null: dict[str, Any] = {}
@@ -541,12 +575,12 @@ def gib(
         "beta": float(beta),
         "variant": variant,
         "sampling": sampling,
-        "bins": bins,
+        "z_bins": z_bins,
         "bias_correction": bias_correction,
     }
     diagnostics = {
         "h_q": plugin_entropy(qs, w),
-        **(output_confidence(za, bins) if z_code != "binned" else {}),
+        **(output_confidence(za, z_bins) if z_code != "binned" else {}),
         **qv.diagnostics,
         **terms.diagnostics,
     }
@@ -634,12 +668,12 @@ def _soft_gib(
     if isinstance(est, GaussianCopulaEstimator):
         surrogate = "gaussian_copula"
         opts = {"shrinkage": est.shrinkage, "ridge": est.ridge, "bias_correct": est.bias_correct}
-    elif isinstance(est, BinningEstimator) and est.strategy == "uniform" and est.bins == bins:
-        surrogate, opts = "soft_binning", {}
+    elif isinstance(est, BinningEstimator) and est.strategy == "uniform":
+        surrogate, opts = "binning", {"bins": est.bins}
     else:
         raise ValueError(
-            "`z_code`='soft' needs estimator 'binning' (uniform strategy, its bins equal to "
-            f"`bins`) or 'gcmi', got {est!r}"
+            "`z_code`='soft' needs estimator 'binning' (uniform strategy) or "
+            f"'gaussian_copula', got {est!r}"
         )
     if q not in ("cell", "z"):
         raise ValueError(f"`q` must be 'cell' or 'z' with z_code='soft', got {q!r}")
@@ -661,8 +695,8 @@ def _soft_gib(
             beta=beta,
             pmi=pmi,
             temperature=temperature,
-            bins=bins,
-            reduction="mean" if variant == "synergy" else "sum_vs_whole",
+            z_bins=bins,
+            variant=variant,
             q=q,
             gather=False,
             **opts,
@@ -678,7 +712,7 @@ def _soft_gib(
         "beta": float(beta),
         "variant": variant,
         "sampling": sampling,
-        "bins": bins,
+        "z_bins": bins,
     }
     return GIBResult(
         prediction=prediction,
@@ -717,7 +751,7 @@ def ib(
         ``(n, d)`` activations of a layer.
     y : array-like or torch.Tensor
         ``(n,)`` labels or targets.
-    estimator : {"binning", "kde", "gcmi"} or Estimator
+    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
         The estimator.
     weights : array-like, optional
         Per-sample weights.

@@ -101,7 +101,7 @@ class InformationPlaneMonitor:
         yet). Default: the flattened probe inputs when they have at most 64 columns, otherwise
         PCA-50 fitted once on the probe.
     estimators : sequence of str or Estimator
-        Exact estimators for the IB and GIB terms (``"binning"``, ``"kde"``, ``"gcmi"``).
+        Exact estimators for the IB and GIB terms (``"binning"``, ``"kde"``, ``"gaussian_copula"``).
     path : str or Path, optional
         JSON Lines file to append records to (one per measurement, written immediately).
     run : str

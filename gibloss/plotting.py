@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .phases import trajectory_compression
-from .records import read_records, trajectories
+from .records import estimator_entry, read_records, trajectories
 
 __all__ = ["plot_feature_terms", "plot_information_plane"]
 
@@ -223,8 +223,10 @@ def plot_feature_terms(
     if not gibs:
         raise ValueError("the record has no GIB terms")
     name = estimator or next(iter(gibs))
-    if name not in gibs:
+    entry = estimator_entry(gibs, name)
+    if entry is None:
         raise ValueError(f"estimator {name!r} not in the record; available: {sorted(gibs)}")
+    gibs = {name: entry}
     single = np.asarray(gibs[name]["single"], dtype=float)
     comp = np.asarray(gibs[name]["complement"], dtype=float)
     if "interaction" in gibs[name]:

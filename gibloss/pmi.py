@@ -182,6 +182,7 @@ def pmi_mass(
     n_hard: int,
     n_cols: int,
     pmi: str,
+    check: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PMI-weighted measure over (sample, Z code) pairs: the one implementation of Q's weights.
 
@@ -218,6 +219,9 @@ def pmi_mass(
         Number of target codes and of Z codes.
     pmi : {"ratio", "ppmi", "literal", "none"}
         The weighting.
+    check : bool
+        Warn when the fallback applies (one host synchronisation); the fallback itself needs
+        none.
 
     Returns
     -------
@@ -257,14 +261,16 @@ def pmi_mass(
         f = torch.ones_like(r)
     mu = values * f
     total = mu.sum()
-    if float(total.detach()) <= 0:
+    empty = total.detach() <= 0
+    if check and bool(empty):
         warnings.warn(
             f"pmi={pmi!r}: no cell has positive weight (Z and Y look independent); "
             "falling back to uniform weights",
             RuntimeWarning,
             stacklevel=3,
         )
-        mu, total = values, values.sum()
+    mu = torch.where(empty, values, mu)
+    total = torch.where(empty, values.sum(), total)
     return mu / total, p_hc, r
 
 

@@ -148,7 +148,7 @@ def trajectories(
         axis = time_axis(rs)
         pts = []
         for r in rs:
-            terms = r[kind].get(estimator)
+            terms = estimator_entry(r[kind], estimator)
             if terms is None:
                 raise ValueError(
                     f"estimator {estimator!r} not in the {kind} records of run {run!r}"
@@ -190,3 +190,16 @@ def trajectories(
             if np.all(np.isfinite(arr[:, col])):
                 out[run][key] = arr[:, col]
     return out
+
+
+def estimator_entry(by_estimator: dict[str, Any], name: str) -> Any:
+    """``by_estimator[name]``, also under the names gibloss 0.1 recorded (``"gcmi"``); or None.
+
+    Records written by 0.1 key the Gaussian copula as ``"gcmi"``; either spelling reads either.
+    """
+    from .estimators import name_aliases
+
+    for alias in dict.fromkeys((name, *name_aliases(name))):
+        if alias in by_estimator:
+            return by_estimator[alias]
+    return None

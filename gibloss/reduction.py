@@ -63,10 +63,17 @@ class Reducer:
         self.n_features_in_ = arr.shape[1]
         return self
 
+    def _transform_tensor(self, x: Any) -> Any:
+        """The transform in torch on ``x``'s device, or ``None`` where only numpy can do it."""
+        return None
+
     def transform(self, x: Any) -> Any:
         """Reduce ``x`` to ``(n, n_components)`` features."""
         if self._model is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+        out_t = self._transform_tensor(x)
+        if out_t is not None:
+            return out_t
         arr = self._flat(x)
         if arr.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -97,7 +104,10 @@ class Reducer:
 
 
 class PCAReducer(Reducer):
-    """Linear PCA (randomized solver above 10k rows or 1k columns).
+    """Linear PCA (randomized solver when the fit has more than 1000 rows or columns).
+
+    A fitted PCA is a matrix product: a tensor is transformed in torch on its own device (no
+    copy to the host), so a loss with this reducer stays on the device and compiles.
 
     Parameters
     ----------
@@ -123,6 +133,32 @@ class PCAReducer(Reducer):
     def _make(self, n_rows: int, n_cols: int) -> PCA:
         solver = "randomized" if max(n_rows, n_cols) > 1000 else "full"
         return PCA(self.n_components, svd_solver=solver, random_state=self.random_state)
+
+    def _transform_tensor(self, x: Any) -> Any:
+        import torch
+
+        if not isinstance(x, torch.Tensor):
+            return None
+        if x.ndim < 2:
+            raise ValueError(
+                f"`x` must have shape (n, ...) with at least 2 dims, got {tuple(x.shape)}"
+            )
+        flat = x.detach().reshape(x.shape[0], -1)
+        if flat.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"`x` has {flat.shape[1]} features per row, the reducer was fitted on "
+                f"{self.n_features_in_}"
+            )
+        key = (flat.device, torch.float64)
+        cached = getattr(self, "_torch_params", None)
+        if cached is None or cached[0] != key:
+            mean = torch.as_tensor(self._model.mean_, dtype=torch.float64, device=flat.device)
+            comps = torch.as_tensor(
+                self._model.components_, dtype=torch.float64, device=flat.device
+            )
+            self._torch_params = (key, mean, comps)
+        _, mean, comps = self._torch_params
+        return ((flat.to(torch.float64) - mean) @ comps.T).to(torch.float32)
 
 
 class KernelPCAReducer(Reducer):

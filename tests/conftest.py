@@ -113,3 +113,8 @@ def run_launched(cmd: list[str], cleanup: list[Path], **kwargs) -> subprocess.Co
                 p.unlink(missing_ok=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
     return proc
+
+
+def bins_kw(estimator: str, n: int) -> dict[str, int]:
+    """``bins=n`` for binning (features and Z), ``z_bins=n`` for the Gaussian copula (Z only)."""
+    return {"bins": n} if estimator == "binning" else {"z_bins": n}

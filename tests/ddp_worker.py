@@ -22,6 +22,10 @@ from ddp_reference import N_TOTAL, make_batch, make_model, memory_steps  # noqa:
 from gibloss import GIBLoss  # noqa: E402
 
 
+def bins_kw(estimator: str, n: int) -> dict[str, int]:
+    return {"bins": n} if estimator == "binning" else {"z_bins": n}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
@@ -29,12 +33,12 @@ def main() -> None:
     accelerator = Accelerator(cpu=True)
     rank, world = accelerator.process_index, accelerator.num_processes
     results = {"world_size": world}
-    for estimator in ("gaussian_copula", "soft_binning"):
+    for estimator in ("gaussian_copula", "binning"):
         model = accelerator.prepare(make_model())
         x, feats, y = make_batch()
         shard = slice(rank * N_TOTAL // world, (rank + 1) * N_TOTAL // world)
         logits = model(x[shard])
-        gib = GIBLoss(estimator=estimator, weight=1.0, bins=4)
+        gib = GIBLoss(estimator=estimator, weight=1.0, **bins_kw(estimator, 4))
         gib_value = gib(feats[shard], logits, y[shard])
         loss = F.cross_entropy(logits, y[shard]) + gib_value
         accelerator.backward(loss)
@@ -45,7 +49,7 @@ def main() -> None:
             "n_samples": gib.last_terms.n_samples,
         }
     # the Gaussian copula's memory of cell sums stays identical across processes
-    gib = GIBLoss(estimator="gaussian_copula", bins=4)
+    gib = GIBLoss(estimator="gaussian_copula", z_bins=4)
     shard = slice(rank * N_TOTAL // world, (rank + 1) * N_TOTAL // world)
     results["memory_values"] = memory_steps(model, gib, shard)
     # The monitor computes on the main process only; every process calls measure() and stays in

@@ -59,7 +59,7 @@ def test_gaussian_closed_form_holds_with_the_shuffle_correction(bias_correction:
     xy = rng.multivariate_normal([0, 0], [[1, rho], [rho, 1]], size=5000)
     truth = -0.5 * np.log2(1 - rho**2)
     mi = gibloss.mutual_information(
-        xy[:, :1], xy[:, 1:], "gcmi", bias_correction=bias_correction, n_shuffles=3
+        xy[:, :1], xy[:, 1:], "gaussian_copula", bias_correction=bias_correction, n_shuffles=3
     )
     assert abs(mi - truth) / truth < 0.03
 
@@ -78,7 +78,7 @@ def test_bad_bias_correction_is_named() -> None:
     with pytest.raises(ValueError, match="`bias_correction` must be one of"):
         gibloss.mutual_information(x, y, bias_correction="jackknife")
     with pytest.raises(ValueError, match="`bias_correction`='miller_madow' applies"):
-        gibloss.mutual_information(x, y, "gcmi", bias_correction="miller_madow")
+        gibloss.mutual_information(x, y, "gaussian_copula", bias_correction="miller_madow")
     with pytest.raises(ValueError, match="`n_shuffles`"):
         gibloss.mutual_information(x, y, bias_correction="shuffle", n_shuffles=0)
 
@@ -107,8 +107,8 @@ def test_single_logit_binary_classifier_is_classification_everywhere() -> None:
     two = np.column_stack([np.zeros(400), logit])  # the same model as two-class logits
     for shape in ((400,), (400, 1)):
         one = logit.reshape(shape)
-        a = gibloss.gib(x, one, y, estimator="gcmi")
-        b = gibloss.gib(x, two, y, estimator="gcmi")
+        a = gibloss.gib(x, one, y, estimator="gaussian_copula")
+        b = gibloss.gib(x, two, y, estimator="gaussian_copula")
         assert a.complexity == pytest.approx(b.complexity, abs=1e-12)
         assert a.prediction == pytest.approx(b.prediction, abs=1e-12) and a.prediction > 0.3
         loss = gibloss.GIBLoss()
@@ -116,8 +116,10 @@ def test_single_logit_binary_classifier_is_classification_everywhere() -> None:
         lb = gibloss.GIBLoss()(x, torch.tensor(two), torch.tensor(y))
         assert float(la) == pytest.approx(float(lb), abs=1e-12)
     # float targets with one output column stay a regression (different value)
-    reg = gibloss.gib(x, logit, y.astype(float), estimator="gcmi")
-    assert reg.complexity != pytest.approx(gibloss.gib(x, two, y, estimator="gcmi").complexity)
+    reg = gibloss.gib(x, logit, y.astype(float), estimator="gaussian_copula")
+    assert reg.complexity != pytest.approx(
+        gibloss.gib(x, two, y, estimator="gaussian_copula").complexity
+    )
 
 
 def test_single_logit_with_more_than_two_integer_classes_is_rejected() -> None:

@@ -50,8 +50,8 @@ def test_batched_binning_terms_equal_one_call_per_measure() -> None:
 
 def test_gib_bootstrap_is_seeded_and_brackets_the_estimate() -> None:
     x, logits, y = _classifier_data(3)
-    res = gibloss.gib(x, logits, y, estimator="gcmi", n_boot=40, random_state=5)
-    again = gibloss.gib(x, logits, y, estimator="gcmi", n_boot=40, random_state=5)
+    res = gibloss.gib(x, logits, y, estimator="gaussian_copula", n_boot=40, random_state=5)
+    again = gibloss.gib(x, logits, y, estimator="gaussian_copula", n_boot=40, random_state=5)
     b = res.diagnostics["bootstrap"]
     np.testing.assert_array_equal(b["complexity"], again.diagnostics["bootstrap"]["complexity"])
     assert b["n_boot"] == 40 and b["level"] == 0.95

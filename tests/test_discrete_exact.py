@@ -13,7 +13,7 @@ import gibloss
 dit = pytest.importorskip("dit")
 from dit.shannon import mutual_information as dit_mi  # noqa: E402
 
-ESTIMATORS = ["binning", "kde", "gcmi"]  # all fall back to plug-in on symbols
+ESTIMATORS = ["binning", "kde", "gaussian_copula"]  # all fall back to plug-in on symbols
 
 
 def _enumerate(n_inputs: int) -> np.ndarray:

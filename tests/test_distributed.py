@@ -14,7 +14,7 @@ import gibloss
 from gibloss import GIBLoss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import run_launched, two_process_launcher  # noqa: E402
+from conftest import bins_kw, run_launched, two_process_launcher  # noqa: E402
 from ddp_reference import make_batch, make_model, memory_steps  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -38,11 +38,11 @@ def test_two_process_gib_loss_and_gradients_match_single_process(tmp_path: Path)
     assert results["measured_per_rank"] == [2, 0]
     kinds = [r["kind"] for r in gibloss.read_records(out.with_suffix(".jsonl"))]
     assert kinds.count("header") == 1 and kinds.count("measurement") == 2
-    for estimator in ("gaussian_copula", "soft_binning"):
+    for estimator in ("gaussian_copula", "binning"):
         model = make_model()
         x, feats, y = make_batch()
         logits = model(x)
-        gib = GIBLoss(estimator=estimator, weight=1.0, bins=4)
+        gib = GIBLoss(estimator=estimator, weight=1.0, **bins_kw(estimator, 4))
         gib_value = gib(feats, logits, y)
         (F.cross_entropy(logits, y) + gib_value).backward()
         got = results[estimator]
@@ -52,7 +52,7 @@ def test_two_process_gib_loss_and_gradients_match_single_process(tmp_path: Path)
             torch.testing.assert_close(g_ddp, p.grad, atol=1e-6, rtol=0)
     # successive batches with the memory: the same values as one process on the global batches
     model = make_model()
-    expected = memory_steps(model, GIBLoss(estimator="gaussian_copula", bins=4), slice(None))
+    expected = memory_steps(model, GIBLoss(estimator="gaussian_copula", z_bins=4), slice(None))
     assert len(results["memory_values"]) == 3
     for got, want in zip(results["memory_values"], expected, strict=True):
         assert float(got) == pytest.approx(float(want), abs=1e-6)

@@ -84,7 +84,7 @@ def test_digits_demo_writes_table(tmp_path: Path) -> None:
             "5",
             "--estimators",
             "binning",
-            "gcmi",
+            "gaussian_copula",
             "--output-dir",
             str(tmp_path),
         ],
@@ -92,5 +92,5 @@ def test_digits_demo_writes_table(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert "| binning |" in out.stdout and "| gcmi |" in out.stdout
+    assert "| binning |" in out.stdout and "| gaussian_copula |" in out.stdout
     assert (tmp_path / "digits_gib.md").read_text().startswith("# GIB terms")

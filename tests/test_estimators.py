@@ -132,7 +132,7 @@ def test_integer_weights_equal_row_duplication(rng) -> None:
 
 
 def test_get_estimator_resolution() -> None:
-    assert isinstance(get_estimator("gcmi"), GaussianCopulaEstimator)
+    assert isinstance(get_estimator("gaussian_copula"), GaussianCopulaEstimator)
     assert isinstance(get_estimator("gaussian_copula"), GaussianCopulaEstimator)
     assert get_estimator("binning", bins=7).bins == 7
     est = KDEEstimator()
@@ -175,7 +175,7 @@ def test_torch_inputs_accepted() -> None:
     a = torch.tensor([0, 1, 0, 1])
     assert gibloss.entropy(a) == pytest.approx(1.0)
     f = torch.randn(100, 2, dtype=torch.float16)
-    assert np.isfinite(gibloss.mutual_information(f[:, 0], f[:, 1], "gcmi"))
+    assert np.isfinite(gibloss.mutual_information(f[:, 0], f[:, 1], "gaussian_copula"))
 
 
 def test_copula_normalize_matches_scipy_rankdata(rng) -> None:

@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import bins_kw  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gibloss
 
-ESTIMATORS = ["binning", "gcmi", "kde"]
+ESTIMATORS = ["binning", "gaussian_copula", "kde"]
 PMI = ["ratio", "ppmi", "literal", "none"]
 TOL = 1e-7  # bits; slack for rounding in bounds
 
@@ -154,7 +155,7 @@ def test_gib_is_finite_and_bounded(case_counter, case, estimator, pmi, z_code, v
             pmi=pmi,
             z_code=z_code,
             variant=variant,
-            bins=8,
+            **bins_kw(estimator, 8),
         )
     h_q = res.diagnostics["h_q"]
     assert math.isfinite(res.complexity) and math.isfinite(res.prediction)
@@ -184,15 +185,15 @@ def test_synergy_and_ib_are_finite_and_bounded(case_counter, case, estimator) ->
 
 @given(
     classification_case(),
-    st.sampled_from(["gaussian_copula", "soft_binning"]),
+    st.sampled_from(["gaussian_copula", "binning"]),
     st.sampled_from(PMI),
     st.sampled_from([1e-3, 0.01, 0.1, 1.0, 10.0]),
     st.sampled_from(["float32", "float64", "float16", "autocast_bf16", "autocast_fp16"]),
-    st.sampled_from(["mean", "sum_vs_whole", "none"]),
+    st.sampled_from(["synergy", "sum_vs_whole"]),
     st.sampled_from([0.0, 1.0]),
 )
 def test_gibloss_classification_values_and_gradients_are_finite(
-    case_counter, case, estimator, pmi, temperature, precision, reduction, weight
+    case_counter, case, estimator, pmi, temperature, precision, variant, weight
 ) -> None:
     case_counter.tick()
     dtype = torch.float64 if precision == "float64" else torch.float32
@@ -202,8 +203,8 @@ def test_gibloss_classification_values_and_gradients_are_finite(
         estimator=estimator,
         pmi=pmi,
         temperature=temperature,
-        bins=6,
-        reduction=reduction,
+        **bins_kw(estimator, 6),
+        variant=variant,
         weight=weight,
     )
     with warnings.catch_warnings():
@@ -247,7 +248,7 @@ def test_gibloss_classification_values_and_gradients_are_finite(
     st.sampled_from(X_KINDS),
     st.sampled_from(["float64", "float32", "float16", "bfloat16", "int64", "constant"]),
     st.sampled_from([1e-200, 1e-3, 1.0, 1e5, 1e150]),
-    st.sampled_from(["gaussian_copula", "soft_binning"]),
+    st.sampled_from(["gaussian_copula", "binning"]),
     st.sampled_from(PMI),
     st.sampled_from([0.01, 1.0]),
     st.booleans(),
@@ -265,7 +266,9 @@ def test_gibloss_regression_values_and_gradients_are_finite(
     else:
         y = torch.tensor(rng.normal(size=n) * 100).to(getattr(torch, y_kind))
     out = torch.tensor(rng.normal(size=(n, 1) if column else n) * out_scale, requires_grad=True)
-    loss_fn = gibloss.GIBLoss(estimator=estimator, pmi=pmi, temperature=temperature, bins=7)
+    loss_fn = gibloss.GIBLoss(
+        estimator=estimator, pmi=pmi, temperature=temperature, **bins_kw(estimator, 7)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         value = loss_fn(x, out, y)
@@ -300,8 +303,14 @@ def _bad_calls(n: int, k: int) -> list[tuple[str, Any]]:
         ("temperature", lambda: gibloss.GIBLoss(temperature=0)),
         ("temperature", lambda: gibloss.GIBLoss(temperature=-_NAN)),
         ("beta", lambda: gibloss.GIBLoss(beta=0.0)),
-        ("bins", lambda: gibloss.GIBLoss(bins=0)),
-        ("bins", lambda: gibloss.GIBLoss(bins=2.5)),
+        ("bins", lambda: gibloss.GIBLoss(estimator="binning", bins=0)),
+        ("bins", lambda: gibloss.GIBLoss(estimator="binning", bins=2.5)),
+        ("z_bins", lambda: gibloss.GIBLoss(z_bins=0)),
+        ("variant", lambda: gibloss.GIBLoss(variant="feature")),
+        ("validate", lambda: gibloss.GIBLoss(validate="yes")),
+        ("dtype", lambda: gibloss.GIBLoss(dtype=torch.int64)),
+        ("ridge", lambda: gibloss.GIBLoss(ridge=float("nan"))),
+        ("reducer", lambda: gibloss.GIBLoss(reducer=object())),
         ("pmi", lambda: gibloss.GIBLoss(pmi="bogus")),
         ("estimator", lambda: gibloss.GIBLoss(estimator="bogus")),
         ("reduction", lambda: gibloss.GIBLoss(reduction="sum")),

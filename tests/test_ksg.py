@@ -78,7 +78,7 @@ def test_gib_and_ib_with_ksg() -> None:
     res = gibloss.gib(x, logits, y, estimator="ksg")
     assert res.settings["z_code"] == "argmax"
     assert 0 < res.complexity <= res.diagnostics["h_q"] + 1e-9
-    gc = gibloss.gib(x, logits, y, estimator="gcmi")
+    gc = gibloss.gib(x, logits, y, estimator="gaussian_copula")
     assert res.whole == pytest.approx(gc.whole, rel=0.25)  # two consistent estimators agree
     shuffled = gibloss.gib(x, logits, y, estimator="ksg", bias_correction="shuffle", n_shuffles=2)
     assert shuffled.diagnostics["null"]["complexity"] < 0.1 * res.complexity

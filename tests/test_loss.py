@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import bins_kw  # noqa: E402
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,7 +31,7 @@ def test_soft_binning_converges_to_exact_binning_as_temperature_falls(pmi: str) 
     )
     errors = []
     for tau in (1.0, 0.3, 0.1, 0.03, 0.01, 0.003):
-        soft = gib_terms(x, logits, y, estimator="soft_binning", temperature=tau, bins=5, pmi=pmi)
+        soft = gib_terms(x, logits, y, estimator="binning", temperature=tau, bins=5, pmi=pmi)
         errors.append(abs(float(soft.complexity) - exact.complexity) / exact.complexity)
     assert all(b <= a + 1e-12 for a, b in zip(errors, errors[1:], strict=False)), errors
     assert errors[-1] < 0.01
@@ -44,7 +45,7 @@ def test_soft_binning_regression_converges() -> None:
     out = torch.tensor(x[:, 0] + 0.2 * rng.normal(size=300))
     exact = gibloss.gib(x, out.numpy(), target, estimator="binning", bins=6)
     soft = gib_terms(
-        x, out, torch.tensor(target), estimator="soft_binning", bins=6, temperature=0.001
+        x, out, torch.tensor(target), estimator="binning", bins=6, temperature=0.001
     )
     assert float(soft.complexity) == pytest.approx(exact.complexity, rel=0.01)
 
@@ -52,7 +53,7 @@ def test_soft_binning_regression_converges() -> None:
 @pytest.mark.parametrize("pmi", ["ratio", "ppmi", "literal", "none"])
 def test_gaussian_copula_equals_exact_gcmi_with_hard_memberships(pmi: str) -> None:
     x, logits, y = _data(seed=3)
-    exact = gibloss.gib(x, logits.numpy(), y.numpy(), estimator="gcmi", pmi=pmi)
+    exact = gibloss.gib(x, logits.numpy(), y.numpy(), estimator="gaussian_copula", pmi=pmi)
     hard = F.one_hot(logits.argmax(1), 3).double() * 1000.0  # hard memberships at temperature 1
     soft = gib_terms(x, hard, y, estimator="gaussian_copula", pmi=pmi)
     assert float(soft.complexity) == pytest.approx(exact.complexity, abs=1e-6)
@@ -63,12 +64,12 @@ def test_gaussian_copula_equals_exact_gcmi_with_hard_memberships(pmi: str) -> No
 
 def test_prediction_term_equals_exact_when_hard() -> None:
     x, logits, y = _data(seed=4)
-    exact = gibloss.gib(x, logits.numpy(), y.numpy(), estimator="gcmi")
+    exact = gibloss.gib(x, logits.numpy(), y.numpy(), estimator="gaussian_copula")
     soft = gib_terms(x, F.one_hot(logits.argmax(1), 3).double() * 1000.0, y)
     assert float(soft.prediction) == pytest.approx(exact.prediction, abs=1e-9)
 
 
-@pytest.mark.parametrize("estimator", ["gaussian_copula", "soft_binning"])
+@pytest.mark.parametrize("estimator", ["gaussian_copula", "binning"])
 def test_gradcheck_float64(estimator: str) -> None:
     rng = np.random.default_rng(5)
     x = rng.normal(size=(24, 3))
@@ -76,7 +77,7 @@ def test_gradcheck_float64(estimator: str) -> None:
     logits = torch.tensor(rng.normal(size=(24, 3)), requires_grad=True)
 
     def f(z: torch.Tensor) -> torch.Tensor:
-        return gib_complexity(x, z, y, estimator=estimator, bins=4)
+        return gib_complexity(x, z, y, estimator=estimator, **bins_kw(estimator, 4))
 
     assert torch.autograd.gradcheck(f, (logits,), eps=1e-6, atol=1e-5)
 
@@ -86,7 +87,7 @@ def test_gradcheck_regression() -> None:
     x = rng.normal(size=(30, 2))
     target = torch.tensor(rng.normal(size=30))
     out = torch.tensor(rng.normal(size=30), requires_grad=True)
-    f = lambda z: gib_complexity(x, z, target, estimator="soft_binning", bins=4)  # noqa: E731
+    f = lambda z: gib_complexity(x, z, target, estimator="binning", bins=4)  # noqa: E731
     assert torch.autograd.gradcheck(f, (out,), eps=1e-6, atol=1e-5)
 
 
@@ -99,7 +100,7 @@ def test_gradient_flows_through_outputs_only() -> None:
     assert logits.grad is not None and torch.isfinite(logits.grad).all()
 
 
-def test_loss_value_terms_and_reductions() -> None:
+def test_loss_value_terms_variants_and_per_feature_shares() -> None:
     x, logits, y = _data(n=120, seed=7)
     loss = GIBLoss(weight=0.5, beta=2.0)
     value = loss(torch.tensor(x), logits.float(), y)
@@ -108,12 +109,35 @@ def test_loss_value_terms_and_reductions() -> None:
     assert float(value) == pytest.approx(
         0.5 * float(t.single.sum() + t.complement.sum()) / (2 * 2.0 * 4), rel=1e-5
     )
-    per = GIBLoss(reduction="none")(x, logits, y)
-    assert per.shape == (4,)
-    mean = GIBLoss(reduction="mean")(x, logits, y)
-    assert float(per.mean()) == pytest.approx(float(mean), rel=1e-9)
-    svw = GIBLoss(reduction="sum_vs_whole")(x, logits, y)
+    assert t.per_feature.shape == (4,)
+    assert float(t.per_feature.sum()) == pytest.approx(float(t.complexity), rel=1e-12)
+    svw = GIBLoss(variant="sum_vs_whole")(x, logits, y)
     assert float(svw) == pytest.approx(float(t.single.sum()), rel=1e-5)  # singles don't see beta
+
+
+def test_deprecated_spellings_warn_and_keep_their_meaning() -> None:
+    x, logits, y = _data(n=120, seed=7)
+    plain = GIBLoss()(x, logits, y)
+    with pytest.warns(DeprecationWarning, match="reduction='none'"):
+        per = GIBLoss(reduction="none")(x, logits, y)
+    assert per.shape == (4,) and float(per.mean()) == pytest.approx(float(plain), rel=1e-9)
+    with pytest.warns(DeprecationWarning, match="variant='sum_vs_whole'"):
+        old = GIBLoss(reduction="sum_vs_whole")(x, logits, y)
+    assert float(old) == float(GIBLoss(variant="sum_vs_whole")(x, logits, y))
+    with pytest.warns(DeprecationWarning, match="estimator='gaussian_copula'"):
+        assert GIBLoss(estimator="gcmi").estimator == "gaussian_copula"
+    with pytest.warns(DeprecationWarning, match="estimator='binning'"):
+        assert GIBLoss(estimator="soft_binning").estimator == "binning"
+    with pytest.warns(DeprecationWarning, match="z_bins=7"):
+        assert GIBLoss(bins=7).z_bins == 7  # 0.1's `bins` of the Gaussian copula binned Z
+    with pytest.warns(DeprecationWarning, match="by position"):
+        assert GIBLoss("gaussian_copula", 1.0, 2.0).beta == 2.0
+    binning = GIBLoss(estimator="binning", bins=7)
+    assert (binning.bins, binning.z_bins) == (7, 7)
+    assert GIBLoss(estimator="binning", bins=7, z_bins=3).z_bins == 3
+    with pytest.warns(DeprecationWarning, match="estimator='gaussian_copula'"):
+        via_old = gib_terms(x, logits, y, estimator="gcmi", null=False).complexity
+    assert float(via_old) == float(gib_terms(x, logits, y, null=False).complexity)
 
 
 def test_reducer_applied_to_raw_inputs() -> None:
@@ -227,7 +251,7 @@ def degenerate_batches(draw):
     if labels == "all_wrong":
         logits = np.zeros((n, k))
         logits[np.arange(n), (y + 1) % k] = 20.0
-    estimator = draw(st.sampled_from(["gaussian_copula", "soft_binning"]))
+    estimator = draw(st.sampled_from(["gaussian_copula", "binning"]))
     pmi = draw(st.sampled_from(["ratio", "ppmi", "literal", "none"]))
     half = draw(st.sampled_from([None, torch.float16, torch.bfloat16]))
     return x, logits, y, estimator, pmi, half
@@ -237,7 +261,7 @@ def degenerate_batches(draw):
 def test_finite_loss_and_gradients_on_degenerate_batches(batch) -> None:
     x, logits_np, y, estimator, pmi, half = batch
     logits = torch.tensor(logits_np, dtype=torch.float32, requires_grad=True)
-    loss = GIBLoss(estimator=estimator, pmi=pmi, bins=5)
+    loss = GIBLoss(estimator=estimator, pmi=pmi, **bins_kw(estimator, 5))
     import warnings
 
     with warnings.catch_warnings():
@@ -280,7 +304,7 @@ def test_low_rank_shrunk_path_equals_full_path() -> None:
             torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
 
 
-@pytest.mark.parametrize("estimator", ["gaussian_copula", "soft_binning"])
+@pytest.mark.parametrize("estimator", ["gaussian_copula", "binning"])
 def test_finite_gradients_with_exactly_hard_memberships(estimator: str) -> None:
     x, logits, y = _data(n=60, seed=9)
     hard = (F.one_hot(logits.argmax(1), 3).double() * 1000.0).requires_grad_(True)

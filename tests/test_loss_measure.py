@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import bins_kw  # noqa: E402
 
 import gibloss
 from gibloss import GIBLoss
 
-SURROGATES = {"soft_binning": "binning", "gaussian_copula": "gcmi"}
+SURROGATES = {"binning": "binning", "gaussian_copula": "gaussian_copula"}
 
 
 def _data(n: int = 300, seed: int = 0):
@@ -30,7 +31,13 @@ def _data(n: int = 300, seed: int = 0):
 def test_measure_equals_the_forward_value_and_the_soft_gib(surrogate: str, pmi: str) -> None:
     x, logits, y = _data()
     for temperature in (2.0, 0.5, 0.05):
-        loss = GIBLoss(estimator=surrogate, pmi=pmi, temperature=temperature, bins=5, weight=3.0)
+        loss = GIBLoss(
+            estimator=surrogate,
+            pmi=pmi,
+            temperature=temperature,
+            **bins_kw(surrogate, 5),
+            weight=3.0,
+        )
         forward = loss(x, logits.clone().requires_grad_(True), y)
         measured = loss.measure(x, logits, y)
         assert not measured.complexity.requires_grad
@@ -42,7 +49,7 @@ def test_measure_equals_the_forward_value_and_the_soft_gib(surrogate: str, pmi: 
             estimator=SURROGATES[surrogate],
             z_code="soft",
             temperature=temperature,
-            bins=5,
+            **bins_kw(surrogate, 5),
             pmi=pmi,
         )
         assert soft.complexity == pytest.approx(float(measured.complexity), abs=1e-12)
@@ -57,14 +64,16 @@ def test_measure_with_hard_memberships_is_the_exact_argmax_coded_gib(surrogate: 
     x, logits, y = _data(seed=3)
     hard = F.one_hot(logits.argmax(1), 3).double() * 1000.0  # memberships exactly 0 or 1
     for pmi in ("ratio", "none", "literal"):
-        measured = GIBLoss(estimator=surrogate, bins=5, pmi=pmi, q=q).measure(x, hard, y)
+        measured = GIBLoss(estimator=surrogate, **bins_kw(surrogate, 5), pmi=pmi, q=q).measure(
+            x, hard, y
+        )
         exact = gibloss.gib(
             x,
             logits.numpy(),
             y.numpy(),
             estimator=SURROGATES[surrogate],
             z_code="argmax",
-            bins=5,
+            **bins_kw(surrogate, 5),
             pmi=pmi,
             q=q,
         )
@@ -81,9 +90,7 @@ def test_soft_binning_measure_tends_to_the_exact_value_as_temperature_falls() ->
     gaps = [
         abs(
             float(
-                GIBLoss(estimator="soft_binning", temperature=t, bins=5)
-                .measure(x, logits, y)
-                .complexity
+                GIBLoss(estimator="binning", temperature=t, bins=5).measure(x, logits, y).complexity
             )
             - exact
         )
@@ -97,7 +104,7 @@ def test_soft_binning_measure_tends_to_the_exact_value_as_temperature_falls() ->
 @pytest.mark.parametrize("surrogate", list(SURROGATES))
 def test_sgd_on_the_loss_alone_lowers_its_measure(surrogate: str, q: str) -> None:
     x, logits, y = _data(n=200, seed=7)
-    loss = GIBLoss(estimator=surrogate, bins=5, temperature=1.0, q=q)
+    loss = GIBLoss(estimator=surrogate, **bins_kw(surrogate, 5), temperature=1.0, q=q)
     z = logits.clone().requires_grad_(True)
     before = float(loss.measure(x, z, y).complexity)
     opt = torch.optim.SGD([z], lr=5.0)
@@ -115,8 +122,10 @@ def test_regression_measure_equals_the_soft_gib() -> None:
     y = x[:, 0] + 0.3 * rng.normal(size=120)
     out = x[:, 0] + 0.5 * rng.normal(size=120)
     for surrogate, est in SURROGATES.items():
-        m = GIBLoss(estimator=surrogate, bins=6).measure(x, torch.tensor(out), torch.tensor(y))
-        g = gibloss.gib(x, out, y, estimator=est, z_code="soft", bins=6)
+        m = GIBLoss(estimator=surrogate, **bins_kw(surrogate, 6)).measure(
+            x, torch.tensor(out), torch.tensor(y)
+        )
+        g = gibloss.gib(x, out, y, estimator=est, z_code="soft", **bins_kw(est, 6))
         assert g.complexity == pytest.approx(float(m.complexity), abs=1e-12)
 
 
@@ -135,8 +144,8 @@ def test_monitor_records_each_loss_measure_on_the_probe(tmp_path) -> None:
     x, y = torch.randn(150, 4), torch.randint(0, 3, (150,))
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
     losses = {
-        "gib": GIBLoss(bins=5),
-        "soft": GIBLoss(estimator="soft_binning", bins=5, temperature=0.5),
+        "gib": GIBLoss(z_bins=5),
+        "soft": GIBLoss(estimator="binning", bins=5, temperature=0.5),
     }
     with gibloss.InformationPlaneMonitor(
         model, (x, y), path=tmp_path / "m.jsonl", bins=5, losses=losses
@@ -171,7 +180,7 @@ def _batch(n: int = 128, n_feat: int = 50, seed: int = 0, informative: bool = Tr
 
 def test_saturated_soft_binning_partitions_contribute_h_q_without_a_confidence_reward() -> None:
     x, logits, y = _batch()
-    loss = GIBLoss(estimator="soft_binning", bins=30)
+    loss = GIBLoss(estimator="binning", bins=30)
     value = loss(x, logits, y)
     terms = loss.last_terms
     assert terms.diagnostics["saturated_complements"] == 1.0  # every complement row is unique
@@ -181,7 +190,7 @@ def test_saturated_soft_binning_partitions_contribute_h_q_without_a_confidence_r
     (g_value,) = torch.autograd.grad(value, logits)
     z = logits.detach().clone().requires_grad_(True)
     q = gibloss.functional.soft_q(z, y, bins=30)
-    single = GIBLoss(estimator="soft_binning", bins=30, null=False).terms(x, z, y).single
+    single = GIBLoss(estimator="binning", bins=30, null=False).terms(x, z, y).single
     h_q = gibloss.estimators._discrete.entropy_bits(q.cell_mass())
     (g_expected,) = torch.autograd.grad((single.sum() + 50 * h_q) / 100, z)
     torch.testing.assert_close(g_value, g_expected, atol=1e-10, rtol=0)
@@ -217,7 +226,7 @@ def test_gaussian_copula_complements_differ_across_features_at_batch_size() -> N
 
 def test_memory_is_rejected_where_it_cannot_apply() -> None:
     with pytest.raises(ValueError, match="`memory_decay` > 0 needs"):
-        GIBLoss(estimator="soft_binning", memory=0.5)
+        GIBLoss(estimator="binning", memory=0.5)
     with pytest.raises(ValueError, match="`memory_decay` must lie in"):
         GIBLoss(memory=1.0)
     loss = GIBLoss()
@@ -232,7 +241,7 @@ def test_single_terms_exceed_their_shuffled_null_only_when_x_is_informative(surr
     gaps = {}
     for informative in (True, False):
         x, logits, y = _batch(n=256, n_feat=10, seed=1, informative=informative)
-        loss = GIBLoss(estimator=surrogate, bins=8)
+        loss = GIBLoss(estimator=surrogate, **bins_kw(surrogate, 8))
         loss(x, logits, y)
         t = loss.last_terms
         assert t.diagnostics["single_null"].shape == (10,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def test_pmi_modes_change_gib_complexity_where_they_must(rng) -> None:
     y, pred = _two_class_toy()
     x = np.column_stack([y + 0.8 * rng.normal(size=y.size), rng.normal(size=y.size)])
     values = {
-        m: gibloss.gib(x, pred, y, pmi=m, estimator="gcmi").complexity
+        m: gibloss.gib(x, pred, y, pmi=m, estimator="gaussian_copula").complexity
         for m in ("ratio", "ppmi", "none")
     }
     assert len({round(v, 6) for v in values.values()}) == 3
@@ -53,16 +54,18 @@ def test_perfect_accuracy_makes_q_a_relabelling_of_y(rng) -> None:
     y = np.repeat(np.arange(3), 200)
     x = np.column_stack([y + rng.normal(size=600), rng.normal(size=600), rng.normal(size=600)])
     logits = np.eye(3)[y] * 5.0 + 0.01 * rng.normal(size=(600, 3))
-    expected_single = np.array([gibloss.mutual_information(x[:, i], y, "gcmi") for i in range(3)])
+    expected_single = np.array(
+        [gibloss.mutual_information(x[:, i], y, "gaussian_copula") for i in range(3)]
+    )
     expected_comp = np.array(
-        [gibloss.mutual_information(np.delete(x, i, 1), y, "gcmi") for i in range(3)]
+        [gibloss.mutual_information(np.delete(x, i, 1), y, "gaussian_copula") for i in range(3)]
     )
     expected = (expected_single.sum() + expected_comp.sum()) / (2 * 3)
     for mode in ("ratio", "ppmi", "literal", "none"):
         qv = gibloss.build_q(logits, y, pmi=mode, z_code="argmax")
         assert plugin_mi(qv.codes, 3, dense(y)[0], 3) == pytest.approx(np.log2(3))
         np.testing.assert_allclose(qv.weights, 1 / 600)
-        res = gibloss.gib(x, logits, y, estimator="gcmi", pmi=mode, z_code="argmax")
+        res = gibloss.gib(x, logits, y, estimator="gaussian_copula", pmi=mode, z_code="argmax")
         assert res.complexity == pytest.approx(expected, abs=1e-9)
         np.testing.assert_allclose(res.single, expected_single, atol=1e-9)
         assert res.prediction == pytest.approx(np.log2(3))
@@ -81,7 +84,7 @@ def test_gib_shapes_objective_and_variants(rng) -> None:
     x = rng.normal(size=(400, 6))
     y = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 0)
     logits = np.column_stack([x[:, 0], -x[:, 0], x[:, 1], -x[:, 1]]) + rng.normal(size=(400, 4))
-    for est in ("binning", "gcmi", "kde"):
+    for est in ("binning", "gaussian_copula", "kde"):
         res = gibloss.gib(x, logits, y, beta=2.0, estimator=est)
         assert res.single.shape == (6,) and res.complement.shape == (6,)
         assert res.complexity == pytest.approx(
@@ -108,9 +111,9 @@ def test_resample_is_seeded_and_close_to_weighted(rng) -> None:
     x = rng.normal(size=(3000, 3))
     y = (x[:, 0] > 0).astype(int)
     pred = np.where(rng.random(3000) < 0.8, y, 1 - y)
-    a = gibloss.gib(x, pred, y, estimator="gcmi", sampling="resample", random_state=1)
-    b = gibloss.gib(x, pred, y, estimator="gcmi", sampling="resample", random_state=1)
-    c = gibloss.gib(x, pred, y, estimator="gcmi", sampling="weighted")
+    a = gibloss.gib(x, pred, y, estimator="gaussian_copula", sampling="resample", random_state=1)
+    b = gibloss.gib(x, pred, y, estimator="gaussian_copula", sampling="resample", random_state=1)
+    c = gibloss.gib(x, pred, y, estimator="gaussian_copula", sampling="weighted")
     assert a.complexity == b.complexity
     assert a.complexity == pytest.approx(c.complexity, rel=0.15)
 
@@ -133,14 +136,14 @@ def test_ib_terms(rng) -> None:
     assert r.complexity == pytest.approx(gibloss.entropy(t, bins=10))
     assert 0 < r.prediction <= 1.0
     assert 0 < r.diagnostics["unique_row_fraction"] <= 1
-    g = gibloss.ib(x, t, y, estimator="gcmi")
+    g = gibloss.ib(x, t, y, estimator="gaussian_copula")
     assert g.complexity > 0 and 0 < g.prediction <= 1.0
 
 
 def test_synergy_sum_vs_whole_on_xor() -> None:
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
-    assert gibloss.synergy(x, x[:, 0] ^ x[:, 1], kind="sum_vs_whole") == pytest.approx(1.0)
-    assert gibloss.synergy(x[:, [0, 0]], x[:, 0], kind="sum_vs_whole") == pytest.approx(-1.0)
+    assert gibloss.synergy(x, x[:, 0] ^ x[:, 1], variant="sum_vs_whole") == pytest.approx(1.0)
+    assert gibloss.synergy(x[:, [0, 0]], x[:, 0], variant="sum_vs_whole") == pytest.approx(-1.0)
 
 
 def test_ppmi_all_zero_falls_back_with_warning() -> None:
@@ -157,7 +160,7 @@ def test_gib_bins_reaches_the_binning_estimator(rng) -> None:
     logits = np.column_stack([-x[:, 0], x[:, 0]])
     res = gibloss.gib(x, logits, y, estimator="binning", bins=3)
     assert res.diagnostics["unique_row_fraction"] <= 3**4 / 2000
-    assert res.settings["bins"] == 3
+    assert res.settings["z_bins"] == 3
 
 
 def test_a_hidden_layer_as_z_needs_an_explicit_coding(rng) -> None:
@@ -197,3 +200,29 @@ def test_synergy_map_reads_xor_as_synergy_and_copies_as_redundancy() -> None:
     from_map = (n_feat * res.whole - res.interaction.sum()) / (2 * n_feat)
     assert res.complexity == pytest.approx(from_map)
     assert res.as_dict()["interaction"] == pytest.approx([1.0, 1.0, 0.0], abs=1e-12)
+
+
+def test_deprecated_measure_spellings_warn_and_keep_their_meaning() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 3))
+    y = (x[:, 0] > 0).astype(int)
+    logits = np.stack([-x[:, 0], x[:, 0]], axis=1)
+    with pytest.warns(DeprecationWarning, match="by position"):
+        old = gibloss.gib(x, logits, y, 2.0, "binning")
+    assert old.complexity == gibloss.gib(x, logits, y, beta=2.0).complexity
+    with pytest.warns(DeprecationWarning, match="estimator='gaussian_copula'"):
+        old = gibloss.gib(x, logits, y, estimator="gcmi")
+    assert old.complexity == gibloss.gib(x, logits, y, estimator="gaussian_copula").complexity
+    with pytest.warns(DeprecationWarning, match="z_bins=5"):
+        old = gibloss.gib(x, logits, y, estimator="kde", z_code="probs", bins=5)
+    new = gibloss.gib(x, logits, y, estimator="kde", z_code="probs", z_bins=5)
+    assert old.complexity == new.complexity and new.settings["z_bins"] == 5
+    assert gibloss.gib(x, logits, y, bins=7).settings["z_bins"] == 7  # binning: both
+    assert gibloss.gib(x, logits, y, bins=7, z_bins=4).settings["z_bins"] == 4
+    with pytest.warns(DeprecationWarning, match="variant='synergy'"):
+        old_syn = gibloss.synergy(x, y, kind="feature")
+    assert old_syn == gibloss.synergy(x, y, variant="synergy")
+    with pytest.raises(TypeError, match="positional"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        args = (1.0, "binning", None, "weighted", "auto", "cell", "synergy", None, None, 0)
+        gibloss.gib(x, logits, y, *args, 1.0, 1.0, "none", 10, 0, 0.95, "extra")

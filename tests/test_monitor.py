@@ -39,7 +39,7 @@ def test_records_well_formed_hooks_removed_mode_restored(tmp_path: Path) -> None
     path = tmp_path / "run.jsonl"
     modes_before = [m.training for m in model.modules()]
     with InformationPlaneMonitor(
-        model, (x, y), estimators=("binning", "gcmi"), path=path, run="r0", bins=10
+        model, (x, y), estimators=("binning", "gaussian_copula"), path=path, run="r0", bins=10
     ) as mon:
         for epoch in range(3):
             _train_steps(model, x, y)
@@ -47,7 +47,7 @@ def test_records_well_formed_hooks_removed_mode_restored(tmp_path: Path) -> None
             assert [m.training for m in model.modules()] == modes_before
         assert rec["kind"] == "measurement" and rec["epoch"] == 2
         assert set(rec["ib"]["binning"]) == {"0", "2", "4", "output"}
-        assert len(rec["gib"]["gcmi"]["single"]) == 6
+        assert len(rec["gib"]["gaussian_copula"]["single"]) == 6
         diag = rec["gib"]["binning"]["diagnostics"]
         assert {"h_q", "n_z_codes", "n_q_cells", "unique_row_fraction"} <= set(diag)
         assert 0 <= rec["accuracy"] <= 1 and rec["loss"] > 0
@@ -152,10 +152,10 @@ def test_conv_layers_are_summarised_per_channel() -> None:
     x = torch.randn(50, 1, 8, 8)
     y = torch.randint(0, 2, (50,))
     with InformationPlaneMonitor(
-        model, (x, y), conventions=("per_call",), estimators=("gcmi",)
+        model, (x, y), conventions=("per_call",), estimators=("gaussian_copula",)
     ) as mon:
         rec = mon.measure()
-    assert set(rec["ib"]["gcmi"]) == {"0", "3", "output"}
+    assert set(rec["ib"]["gaussian_copula"]) == {"0", "3", "output"}
 
 
 @pytest.mark.parametrize(

@@ -266,3 +266,13 @@ def test_import_leaves_the_users_backend_and_figures_alone() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["svg", "True"]
+
+
+def test_records_of_0_1_read_under_either_gaussian_copula_name() -> None:
+    from gibloss.records import estimator_entry
+
+    old_record = {"gcmi": {"complexity": 1.0}}
+    new_record = {"gaussian_copula": {"complexity": 2.0}}
+    assert estimator_entry(old_record, "gaussian_copula") == {"complexity": 1.0}
+    assert estimator_entry(new_record, "gcmi") == {"complexity": 2.0}
+    assert estimator_entry(new_record, "binning") is None

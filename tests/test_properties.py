@@ -44,7 +44,7 @@ def test_discrete_synergy_bounds(data) -> None:
     assert -2 * h_y - 1e-9 <= s <= h_y + 1e-9
 
 
-@pytest.mark.parametrize("estimator", ["binning", "gcmi", "kde"])
+@pytest.mark.parametrize("estimator", ["binning", "gaussian_copula", "kde"])
 @given(data=tied_floats)
 def test_no_crash_on_constant_or_tied_columns(estimator, data) -> None:
     x, y = data
@@ -60,7 +60,7 @@ def test_no_crash_on_constant_or_tied_columns(estimator, data) -> None:
 
 @given(
     arrays(np.float64, (30, 2), elements=st.floats(-1e3, 1e3, allow_nan=False)),
-    st.sampled_from(["binning", "gcmi", "kde"]),
+    st.sampled_from(["binning", "gaussian_copula", "kde"]),
 )
 def test_continuous_mi_finite_nonnegative(x, estimator) -> None:
     mi = gibloss.mutual_information(x[:, :1], x[:, 1:], estimator)

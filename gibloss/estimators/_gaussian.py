@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ._discrete import MIN_MASS, entropy_bits
@@ -227,8 +226,16 @@ class ClassConditionalTerms:
 _BATCH_BUDGET = 2**24
 
 
+def _padded(groups: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices of the groups padded to one length ``(G, r)``, and the mask of real rows."""
+    idx = torch.nn.utils.rnn.pad_sequence(groups, batch_first=True)
+    sizes = torch.tensor([g.shape[0] for g in groups], device=idx.device)
+    valid = torch.arange(idx.shape[1], device=idx.device)[None, :] < sizes[:, None]
+    return idx, valid
+
+
 def _grouped_covariances(
-    g: torch.Tensor, mass: torch.Tensor, groups: list[np.ndarray]
+    g: torch.Tensor, mass: torch.Tensor, groups: list[torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`weighted_covariances` of every non-empty cell ``(h, c)`` of the given row groups.
 
@@ -238,11 +245,10 @@ def _grouped_covariances(
     estimator's Q cells), else computed one code at a time.
     """
     d, k = g.shape[1], mass.shape[1]
-    r_max = max(rows.size for rows in groups)
+    r_max = max(rows.shape[0] for rows in groups)
     if len(groups) * k * r_max * d > _BATCH_BUDGET:
         covs, n_effs, masses = [], [], []
-        for rows in groups:
-            rows_t = torch.as_tensor(rows, device=g.device)
+        for rows_t in groups:
             w_h = mass[rows_t]
             m_h = w_h.sum(dim=0)
             occ = m_h.detach() > MIN_MASS
@@ -251,13 +257,8 @@ def _grouped_covariances(
             n_effs.append(neff_h)
             masses.append(m_h[occ])
         return torch.cat(covs), torch.cat(n_effs), torch.cat(masses)
-    idx = np.zeros((len(groups), r_max), dtype=np.int64)
-    valid = np.zeros((len(groups), r_max), dtype=bool)
-    for b, rows in enumerate(groups):
-        idx[b, : rows.size] = rows
-        valid[b, : rows.size] = True
-    idx_t = torch.as_tensor(idx, device=g.device)
-    w = mass[idx_t] * torch.as_tensor(valid, device=g.device, dtype=mass.dtype).unsqueeze(-1)
+    idx_t, valid = _padded(groups)
+    w = mass[idx_t] * valid.to(mass.dtype).unsqueeze(-1)
     m = w.sum(dim=1)  # (G, K)
     occ = m.detach() > MIN_MASS
     wn = w / torch.where(occ, m, torch.ones_like(m)).unsqueeze(1)  # (G, r, K)
@@ -319,27 +320,21 @@ def class_conditional_terms(
     h_all = gaussian_entropies(cov, n_eff, **opts)
     parts: list[tuple[torch.Tensor, ...]] = []
     n_shrunk = 0
-    hard_np = hard.detach().cpu().numpy()
-    order = np.argsort(hard_np, kind="stable")
-    sizes = np.bincount(hard_np)
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    groups = [order[bounds[h] : bounds[h + 1]] for h in np.flatnonzero(sizes)]
-    small = [rows for rows in groups if rows.size <= d + 1]
+    # The rows of each target code, from one sort and one synchronisation (the code sizes).
+    hard = hard.to(dev)
+    order = torch.argsort(hard, stable=True)
+    sizes = torch.bincount(hard).tolist()
+    groups = [rows for rows in torch.split(order, sizes) if rows.shape[0] > 0]
+    small = [rows for rows in groups if rows.shape[0] <= d + 1]
     if small:  # one batched call, groups padded with zero-weight rows
-        r_max = max(rows.size for rows in small)
-        idx = np.zeros((len(small), r_max), dtype=np.int64)
-        valid = np.zeros((len(small), r_max), dtype=bool)
-        for b, rows in enumerate(small):
-            idx[b, : rows.size] = rows
-            valid[b, : rows.size] = True
-        idx_t = torch.as_tensor(idx, device=dev)
-        w_pad = mass[idx_t] * torch.as_tensor(valid, device=dev, dtype=dt).unsqueeze(-1)
+        idx_t, valid = _padded(small)
+        w_pad = mass[idx_t] * valid.to(dt).unsqueeze(-1)
         m = w_pad.sum(dim=1)  # (groups, K)
         ent = shrunk_entropies_from_rows(g[idx_t], w_pad, shrinkage=shrinkage, ridge=ridge)
         occ = m.detach() > MIN_MASS
         n_shrunk += int(occ.sum())
         parts.append((ent[0][occ], ent[1][occ], ent[2][occ], m[occ]))
-    large = [rows for rows in groups if rows.size > d + 1]
+    large = [rows for rows in groups if rows.shape[0] > d + 1]
     if large:  # one batched factorisation for the cells of every larger code
         covs, n_effs, masses = _grouped_covariances(g, mass, large)
         hw, hs, hc, shrunk = gaussian_entropies(covs, n_effs, **opts)
@@ -397,7 +392,8 @@ class CellMoments:
         """The sums of one batch: rows ``g`` ``(n, d)`` in cells ``(hard[j], c)``, masses
         ``(n, K)``."""
         n, k = mass.shape
-        onehot = torch.nn.functional.one_hot(hard, n_hard).to(mass.dtype)  # (n, n_hard)
+        # one-hot by scatter: F.one_hot checks the codes' range with a host synchronisation
+        onehot = mass.new_zeros((n, n_hard)).scatter_(1, hard[:, None], 1.0)
         w = (onehot.unsqueeze(-1) * mass.unsqueeze(1)).reshape(n, n_hard * k)  # (n, C)
         wt = w.T
         s2 = (wt.unsqueeze(-1) * g.unsqueeze(0)).transpose(1, 2) @ g

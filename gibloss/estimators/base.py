@@ -53,7 +53,7 @@ class Estimator(ABC):
     as :func:`gibloss.mutual_information` validate inputs and then call these methods.
     """
 
-    #: short name used by the string shortcuts (``"binning"``, ``"kde"``, ``"gcmi"``)
+    #: short name of the string shortcuts (``"binning"``, ``"kde"``, ``"gaussian_copula"``, ...)
     name: str = "estimator"
 
     @abstractmethod

@@ -8,11 +8,12 @@ import numpy as np
 import torch
 
 from ._discrete import combine, dense, entropy_bits, plugin_entropy, plugin_mi, row_codes
-from ._gaussian import single_thread
 from .base import Estimator, FeatureTerms
 
 __all__ = [
     "BinnedPartitions",
+    "equal_width_codes",
+    "row_partitions",
     "BinningEstimator",
     "PartitionTerms",
     "partition_terms",
@@ -92,12 +93,10 @@ class BinningEstimator(Estimator):
             return out
         b = self.bins
         if self.strategy == "uniform":
-            return _equal_width_codes(a, a.min(axis=0), a.max(axis=0), b)
+            return equal_width_codes(torch.as_tensor(a), b).numpy()
         if self.strategy == "fixed":
             lo, hi = self.range  # type: ignore[misc]
-            clipped = np.clip(a, lo, hi)  # values outside the range go to the edge bins
-            n_col = a.shape[1]
-            return _equal_width_codes(clipped, np.full(n_col, lo), np.full(n_col, hi), b)
+            return equal_width_codes(torch.as_tensor(a), b, lo, hi).numpy()
         if self.strategy == "width":
             # Dense-coded: memory stays O(n) however far apart the values are, and floor() is
             # taken in float64, so no int64 cast can overflow for huge magnitudes.
@@ -149,52 +148,24 @@ class BinningEstimator(Estimator):
         cb, kb = self._codes(b)
         return plugin_mi(ca, ka, cb, kb, weights)
 
-    def partitions(self, x: np.ndarray) -> BinnedPartitions:
+    def partitions(self, x: np.ndarray | torch.Tensor) -> BinnedPartitions:
         """Hard row identities of every single column, every complement and the whole matrix.
 
         This is the data side of every binned ``2N + 1`` computation, shared by the exact
-        estimator and the differentiable soft-binning surrogate. Complement identities come from
-        prefix and suffix codes; once a prefix or suffix separates the rows as finely as the whole
-        matrix does, every complement that contains it has the whole matrix's partition and is not
-        built (``complement[i] is None``).
+        estimator and the differentiable soft-binning surrogate (:func:`row_partitions`). A
+        tensor is binned in torch on its own device (strategies ``"uniform"`` and ``"fixed"``),
+        with no host synchronisation.
         """
-        n, n_feat = x.shape
+        if isinstance(x, torch.Tensor):
+            if self.strategy not in ("uniform", "fixed"):
+                raise ValueError(
+                    f"binning a tensor needs strategy 'uniform' or 'fixed', got {self.strategy!r}"
+                )
+            lo, hi = (None, None) if self.range is None else self.range
+            return row_partitions(equal_width_codes(x, self.bins, lo, hi), self.bins)
         cx = self.discretize(x)
-        cards = cx.max(axis=0) + 1
-        # Rows that a prefix already tells apart stay apart: once a prefix is injective the whole
-        # matrix is too and the remaining columns are skipped.
-        full, k_full = np.zeros(n, dtype=np.int64), 1
-        for i in range(n_feat):
-            if k_full == n:
-                break
-            full, k_full = combine(full, k_full, cx[:, i], int(cards[i]))
-        complement: list[tuple[np.ndarray, int] | None] = [None] * n_feat
-        if n_feat == 1:
-            complement[0] = (np.zeros(n, dtype=np.int64), 1)
-        else:
-            prefix: list[tuple[np.ndarray, int] | None] = [None] * n_feat
-            suffix: list[tuple[np.ndarray, int] | None] = [None] * n_feat
-            code, k = np.zeros(n, dtype=np.int64), 1
-            for i in range(n_feat):
-                if k == k_full:
-                    break  # this and every later prefix has the whole matrix's partition
-                prefix[i] = (code, k)
-                code, k = combine(code, k, cx[:, i], int(cards[i]))
-            code, k = np.zeros(n, dtype=np.int64), 1
-            for i in range(n_feat - 1, -1, -1):
-                if k == k_full:
-                    break
-                suffix[i] = (code, k)
-                code, k = combine(cx[:, i], int(cards[i]), code, k)
-            for i in range(n_feat):
-                if prefix[i] is None or suffix[i] is None:
-                    continue
-                pc, pk = prefix[i]  # type: ignore[misc]
-                sc, sk = suffix[i]  # type: ignore[misc]
-                cc, ck = combine(pc, pk, sc, sk)
-                if ck < k_full:
-                    complement[i] = (cc, ck)
-        return BinnedPartitions(cx, cards, full, k_full, complement)
+        card = int(cx.max()) + 1 if cx.size else 1
+        return row_partitions(torch.as_tensor(cx), card)
 
     def feature_terms(
         self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
@@ -213,19 +184,18 @@ class BinningEstimator(Estimator):
         parts = self.partitions(x)
         t, kt = self._codes(target)
         w = np.full(n, 1.0 / n) if weights is None else weights
-        with torch.no_grad(), single_thread():
+        with torch.no_grad():
             terms = partition_terms(
                 parts, torch.as_tensor(t), kt, torch.as_tensor(w, dtype=torch.float64)[:, None]
             )
-        comp_states = np.array(
-            [parts.whole_card if p is None else p[1] for p in parts.complement]
-        )
+        cards = parts.cards.numpy()
+        comp_states = cards[:n_feat].copy()
         if n_feat == 1:
             comp_states[:] = 1
         diagnostics = {
-            "unique_row_fraction": parts.whole_card / n,
+            "unique_row_fraction": int(cards[n_feat]) / n,
             "complement_unique_fraction": comp_states / n,
-            "complement_is_whole": np.array([p is None for p in parts.complement]),
+            "complement_is_whole": comp_states == cards[n_feat],
             "saturated": comp_states == n,
             "target_entropy": float(terms.h_q),
         }
@@ -243,7 +213,7 @@ class BinningEstimator(Estimator):
         parts = self.partitions(x)
         t, kt = self._codes(target)
         mass = torch.as_tensor(np.ascontiguousarray(weights.T), dtype=torch.float64)[:, :, None]
-        with torch.no_grad(), single_thread():
+        with torch.no_grad():
             terms = partition_terms(parts, torch.as_tensor(t), kt, mass)
         return terms.whole.numpy(), terms.single.numpy(), terms.complement.numpy()
 
@@ -258,19 +228,9 @@ class PartitionTerms:
     h_q: torch.Tensor
 
 
-def _table(codes: torch.Tensor, card: int, hard: torch.Tensor, n_hard: int, mass: torch.Tensor):
-    """Joint table (occupied (state, code) rows x K) of a hard partition with Q's mass."""
-    n = hard.shape[0]
-    idx = codes * n_hard + hard
-    size = card * n_hard
-    if size > 4 * n:  # sparse: only the occupied (state, code) pairs
-        idx = torch.unique(idx, return_inverse=True)[1]
-        size = int(idx.max()) + 1
-    return mass.new_zeros((size, mass.shape[1])).index_add(0, idx, mass), idx
-
-
 #: Above this many entries (rows x features x measures x Z codes) the single-feature tables of
-#: :func:`partition_terms` are filled one feature at a time instead of from one repeated copy.
+#: :func:`partition_terms` are filled one feature at a time instead of from one repeated copy,
+#: and the complement tables are built a few partitions at a time.
 _EXPAND_LIMIT = 1 << 22
 
 
@@ -291,6 +251,10 @@ def partition_terms(
     bootstrap resamples of :func:`gibloss.gib`): every term then has a leading ``B`` axis. A
     partition saturated on the rows stays saturated under any reweighting of them, so its term is
     each measure's ``H(Q)``.
+
+    Everything stays on ``mass``'s device, with no host synchronisation: the joint states
+    ``(s, h)`` of every complement and the whole matrix are found by one sort of their hashes
+    (:func:`row_partitions`).
 
     Parameters
     ----------
@@ -313,23 +277,70 @@ def partition_terms(
     m3 = mass if batched else mass[:, None, :]
     nb, kc = m3.shape[1], m3.shape[2]
     flat = m3.reshape(n, nb * kc)
-    row_mass = m3.sum(dim=2)  # (n, B)
     dev = mass.device
+    hard = hard.to(dev)
     cell = flat.new_zeros((n_hard, nb * kc)).index_add(0, hard, flat)
     h_q = entropy_bits(cell.view(n_hard, nb, kc), dim=(0, 2))  # (B,)
-    # Singles: one table (feature, bin, code, Z code) for all features at once; when it would be
-    # mostly empty (many codes), only its occupied rows, found by one sort.
-    bmax = int(parts.single_cards.max())
-    feat = torch.arange(n_feat, device=dev)[None, :]
-    codes = torch.as_tensor(parts.single, device=dev)
-    bin_idx = (feat * bmax + codes).reshape(-1)
-    idx = (bin_idx.view(n, n_feat) * n_hard + hard[:, None]).reshape(-1)
-    dense_table = bmax * n_hard <= 4 * n
-    if dense_table:
-        rows_of, n_rows = idx, n_feat * bmax * n_hard
+    single = _single_terms(parts, hard, n_hard, flat, nb, kc, h_q)  # (B, N)
+    # complements and the whole matrix: H(S) and H(S, Q) of every partition from hashed states
+    # Every row its own state ("saturated"): the term is H(Q) (hard cells: exactly; soft cells:
+    # by definition), no table needed. Outside torch.compile one host synchronisation selects
+    # the other partitions; compiled, every partition is tabled.
+    saturated = parts.cards == n
+    if torch.compiler.is_compiling():
+        todo = torch.arange(n_feat + 1, device=dev)
     else:
-        occupied, rows_of = torch.unique(idx, return_inverse=True)
-        n_rows = occupied.shape[0]
+        todo = torch.nonzero(~saturated).view(-1)
+    mi = h_q[:, None].expand(nb, n_feat + 1).clone()
+    chunk = max(1, _EXPAND_LIMIT // max(1, n * nb * kc))
+    row_mass = m3.sum(dim=2)
+    for p0 in range(0, todo.shape[0], chunk):
+        idx = todo[p0 : p0 + chunk]
+        keys = parts.keys[:, idx]
+        h_s = _grouped_entropy(keys, row_mass, nb, 1)  # (P, B)
+        joint_keys = keys + hard[None, None, :] * parts.hard_multiplier[:, None, None]
+        h_sq = _grouped_entropy(joint_keys, flat, nb, kc)
+        mi_chunk = h_s + h_q[None, :] - h_sq
+        mi = mi.index_copy(1, idx, torch.where(saturated[idx, None], h_q[None, :], mi_chunk).T)
+    whole = mi[:, n_feat]
+    comp = torch.zeros_like(single) if n_feat == 1 else mi[:, :n_feat]
+    terms = PartitionTerms(whole.clamp_min(0.0), single.clamp_min(0.0), comp.clamp_min(0.0), h_q)
+    if not batched:
+        terms = PartitionTerms(terms.whole[0], terms.single[0], terms.complement[0], h_q[0])
+    return terms
+
+
+def _single_terms(
+    parts: BinnedPartitions,
+    hard: torch.Tensor,
+    n_hard: int,
+    flat: torch.Tensor,
+    nb: int,
+    kc: int,
+    h_q: torch.Tensor,
+) -> torch.Tensor:
+    """``(B, N)`` ``I(X^i; Q)``: one table (feature, bin, code, Z code) for all features."""
+    n, n_feat = parts.single.shape
+    dev = flat.device
+    bmax = parts.single_card
+    feat = torch.arange(n_feat, device=dev)[None, :]
+    codes = parts.single.to(dev)
+    rows_of = ((feat * bmax + codes) * n_hard + hard[:, None]).reshape(-1)
+    n_rows = n_feat * bmax * n_hard
+    if n_rows > 4 * n * n_feat:  # mostly empty (many codes): hash-sort the occupied rows instead
+        keys = rows_of.view(1, n, n_feat).permute(0, 2, 1).expand(2, n_feat, n)
+        rows_of, _ = _group_codes(keys.reshape(2, -1))
+        rows_of = rows_of.view(n_feat, n).T.reshape(-1)
+        owner_row = torch.zeros(n * n_feat, dtype=torch.long, device=dev).scatter_(
+            0, rows_of, feat.expand(n, n_feat).reshape(-1)
+        )
+        bin_row = torch.zeros(n * n_feat, dtype=torch.long, device=dev).scatter_(
+            0, rows_of, (feat * bmax + codes).reshape(-1)
+        )
+        n_rows = n * n_feat
+    else:
+        owner_row = torch.arange(n_rows, device=dev) // (bmax * n_hard)
+        bin_row = torch.arange(n_rows, device=dev) // n_hard
     table = flat.new_zeros((n_rows, nb * kc))
     if n * n_feat * nb * kc <= _EXPAND_LIMIT:  # one scatter of the rows repeated per feature
         src = flat.unsqueeze(1).expand(n, n_feat, nb * kc).reshape(-1, nb * kc)
@@ -338,76 +349,129 @@ def partition_terms(
         per_feature = rows_of.view(n, n_feat)
         for i in range(n_feat):
             table.index_add_(0, per_feature[:, i], flat)
-    # the bins' masses are the table's margins
-    if dense_table:
-        h_joint = entropy_bits(table.view(n_feat, bmax * n_hard, nb, kc), dim=(1, 3))
-        bins_mass = table.view(n_feat * bmax, n_hard, nb, kc).sum(dim=(1, 3))
-    else:
-        owner = occupied // (bmax * n_hard)  # the feature of each occupied row
-        h_joint = flat.new_zeros((n_feat, nb)).index_add(
-            0, owner, entropy_bits(table.view(-1, nb, kc), dim=2)
-        )
-        bins_mass = flat.new_zeros((n_feat * bmax, nb)).index_add(
-            0, occupied // n_hard, table.view(-1, nb, kc).sum(dim=2)
-        )
-    h_bins = entropy_bits(bins_mass.view(n_feat, bmax, nb), dim=1)  # (N, B)
-    single = (h_bins + h_q - h_joint).T  # (B, N)
-
-    def mi(codes_np: np.ndarray, card: int) -> torch.Tensor:
-        if card == 1:
-            return h_q - h_q  # a single state carries no information
-        if card == n:
-            # Every row its own state. With hard cells (the exact estimator) the term is H(Q);
-            # with soft cells the plug-in value H(Q) - sum_j rho_j H(pi_j) would add a reward for
-            # each row's own membership entropy: a confidence penalty, not information about
-            # the partition. The partition contributes H(Q), as in the exact estimator.
-            return h_q
-        codes_t = torch.as_tensor(codes_np, device=dev)
-        joint, _ = _table(codes_t, card, hard, n_hard, flat)
-        states = flat.new_zeros((card, nb)).index_add(0, codes_t, row_mass)
-        return entropy_bits(states, dim=0) + h_q - entropy_bits(joint.view(-1, nb, kc), dim=(0, 2))
-
-    whole = mi(parts.whole, parts.whole_card)
-    if n_feat == 1:
-        comp = torch.zeros_like(single)
-    else:
-        cache: dict[int, torch.Tensor] = {}
-        comps = []
-        for part in parts.complement:
-            if part is None:
-                comps.append(whole)
-            elif part[1] == n:
-                cache.setdefault(n, mi(part[0], n))
-                comps.append(cache[n])
-            else:
-                comps.append(mi(part[0], part[1]))
-        comp = torch.stack(comps, dim=1)  # (B, N)
-    terms = PartitionTerms(whole.clamp_min(0.0), single.clamp_min(0.0), comp.clamp_min(0.0), h_q)
-    if not batched:
-        terms = PartitionTerms(terms.whole[0], terms.single[0], terms.complement[0], h_q[0])
-    return terms
+    t3 = table.view(n_rows, nb, kc)
+    h_joint = flat.new_zeros((n_feat, nb)).index_add(0, owner_row, _plogp(t3).sum(dim=2))
+    bins_mass = flat.new_zeros((n_feat * bmax, nb)).index_add(0, bin_row, t3.sum(dim=2))
+    h_bins = _plogp(bins_mass).view(n_feat, bmax, nb).sum(dim=1)
+    return (h_bins + h_q - h_joint).T
 
 
-def _equal_width_codes(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int) -> np.ndarray:
-    """``floor((a - lo) / (hi - lo) * bins)`` clipped to ``[0, bins)``; a zero span gives bin 0.
+def _plogp(p: torch.Tensor) -> torch.Tensor:
+    """Element-wise ``-p log2 p`` (0 where ``p = 0``, finite gradients)."""
+    return entropy_bits(p.unsqueeze(-1), dim=-1)
 
-    Columns whose span overflows float64 (values near ``±1.8e308``) are halved first, an exact
-    operation, so their codes are the same as in exact arithmetic.
+
+def _grouped_entropy(keys: torch.Tensor, mass: torch.Tensor, nb: int, kc: int) -> torch.Tensor:
+    """``(P, B)`` plug-in entropies of the states of ``P`` partitions with per-row masses.
+
+    ``keys`` ``(2, P, n)``: two independent hashes of every row's state in each partition (the
+    partition's index is part of the hash); ``mass`` ``(n, B * kc)``: the rows' masses, summed
+    over the ``kc`` columns of a measure after the states' masses are formed.
     """
-    with np.errstate(over="ignore"):
-        span = hi - lo
-    huge = ~np.isfinite(span)
-    if huge.any():
-        a = a.copy()
-        a[:, huge] *= 0.5
-        lo, hi = lo.copy(), hi.copy()
-        lo[huge] *= 0.5
-        hi[huge] *= 0.5
-        span = hi - lo
-    safe = np.where(span > 0, span, 1.0)
-    codes = np.clip(np.floor((a - lo) / safe * bins), 0, bins - 1).astype(np.int64)
-    codes[:, span <= 0] = 0
-    return codes
+    _, n_p, n = keys.shape
+    codes, _ = _group_codes(keys.reshape(2, -1))  # (P * n,) in [0, P * n)
+    owner_rows = torch.arange(n_p, device=keys.device).repeat_interleave(n)
+    owner = torch.zeros(n_p * n, dtype=torch.long, device=keys.device).scatter_(
+        0, codes, owner_rows
+    )
+    src = mass.repeat(n_p, 1)
+    table = mass.new_zeros((n_p * n, mass.shape[1])).index_add(0, codes, src)
+    ent = _plogp(table.view(n_p * n, nb, kc)).sum(dim=2)  # (P * n, B)
+    return mass.new_zeros((n_p, nb)).index_add(0, owner, ent)
+
+
+def _group_codes(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense codes of equal ``(keys[0], keys[1])`` pairs, in ``[0, M)``, and the group starts.
+
+    One sort of the first hash; the second hash checks it. Two different states share both
+    64-bit hashes with probability about ``2^-118`` per pair. A pair that shares only the first
+    (about ``2^-59``) is detected and the codes are recomputed from a lexicographic sort of both;
+    ``torch.compiler.is_compiling()`` skips that check (it needs one host synchronisation).
+    """
+    primary, check = keys[0], keys[1]
+    s, order = torch.sort(primary)
+    c = check[order]
+    same = s[1:] == s[:-1]
+    if not torch.compiler.is_compiling() and bool((same & (c[1:] != c[:-1])).any()):
+        by_check = torch.argsort(check, stable=True)
+        order = by_check[torch.argsort(primary[by_check], stable=True)]
+        s, c = primary[order], check[order]
+        same = (s[1:] == s[:-1]) & (c[1:] == c[:-1])
+    new = torch.ones_like(s, dtype=torch.bool)
+    new[1:] = ~same
+    gid = torch.cumsum(new, dim=0) - 1
+    return torch.empty_like(gid).scatter_(0, order, gid), new.scatter(0, order, new)
+
+
+#: Seed of the hash multipliers of :func:`row_partitions` (fixed: results are reproducible).
+_HASH_SEED = 0x61B1055
+
+
+def _multipliers(count: int, device: torch.device) -> torch.Tensor:
+    """``(2, count)`` odd int64 multipliers of two independent row hashes."""
+    gen = torch.Generator().manual_seed(_HASH_SEED)
+    m = torch.randint(0, 2**62, (2, count), generator=gen, dtype=torch.long) * 2 + 1
+    return m.to(device)
+
+
+def row_partitions(codes: torch.Tensor, card: int) -> BinnedPartitions:
+    """The partitions of the rows by every complement ``x^{-i}`` and by the whole matrix.
+
+    A row's state in a partition is identified by two independent 64-bit hashes of its codes,
+    ``sum_j m_j codes[:, j]`` with random odd multipliers (integer arithmetic wraps modulo
+    ``2^64``); a complement's hash is the row's minus its column's term, so all ``N + 1``
+    partitions cost one pass. Equal states have equal hashes; distinct states collide in both
+    with probability about ``2^-118`` per pair. The number of states of each partition is
+    counted on the device.
+
+    Parameters
+    ----------
+    codes : torch.Tensor
+        ``(n, N)`` non-negative integer bin codes.
+    card : int
+        An upper bound on the codes (``codes < card``).
+
+    Returns
+    -------
+    BinnedPartitions
+    """
+    codes = codes.to(torch.long)
+    n, n_feat = codes.shape
+    m = _multipliers(n_feat + 2, codes.device)
+    per_col = codes.T[None, :, :] * m[:, :n_feat, None]  # (2, N, n)
+    row = per_col.sum(dim=1, keepdim=True)  # (2, 1, n): the whole row
+    keys = torch.cat([row - per_col, row], dim=1)  # (2, N + 1, n): complements, then whole
+    keys = (
+        keys
+        + torch.arange(n_feat + 1, device=codes.device)[None, :, None] * m[:, n_feat, None, None]
+    )
+    _, starts = _group_codes(keys.reshape(2, -1))
+    cards = starts.view(n_feat + 1, n).sum(dim=1)
+    return BinnedPartitions(codes, int(card), keys, cards, m[:, n_feat + 1])
+
+
+def equal_width_codes(
+    x: torch.Tensor, bins: int, lo: float | None = None, hi: float | None = None
+) -> torch.Tensor:
+    """``floor((x - lo) / (hi - lo) * bins)`` clipped to ``[0, bins)``, per column, in torch.
+
+    ``lo``/``hi`` default to each column's min/max; a zero span gives bin 0. Columns whose span
+    overflows float64 (values near ``±1.8e308``) are halved first, an exact operation, so their
+    codes are the same as in exact arithmetic.
+    """
+    xd = x.detach().to(torch.float64)
+    if lo is None or hi is None:
+        lo_t, hi_t = xd.amin(dim=0), xd.amax(dim=0)
+    else:
+        xd = xd.clamp(lo, hi)  # values outside the range go to the edge bins
+        lo_t = torch.full((xd.shape[1],), float(lo), dtype=torch.float64, device=xd.device)
+        hi_t = torch.full_like(lo_t, float(hi))
+    half = torch.where(torch.isfinite(hi_t - lo_t), 1.0, 0.5)
+    xd, lo_t, hi_t = xd * half, lo_t * half, hi_t * half
+    span = hi_t - lo_t
+    safe = torch.where(span > 0, span, torch.ones_like(span))
+    out = torch.floor((xd - lo_t) / safe * bins).clamp(0, bins - 1).to(torch.long)
+    return torch.where(span > 0, out, torch.zeros_like(out))
 
 
 @dataclass
@@ -416,22 +480,34 @@ class BinnedPartitions:
 
     Attributes
     ----------
-    single : numpy.ndarray
-        ``(n, N)`` bin code of every column.
-    single_cards : numpy.ndarray
-        ``(N,)`` number of codes per column.
-    whole, whole_card
-        Dense row identity of the whole binned matrix and its number of states.
-    complement : list
-        Per feature ``i``, ``(codes, card)`` of the complement ``x^{-i}``, or ``None`` when it has
-        the whole matrix's partition.
+    single : torch.Tensor
+        ``(n, N)`` long bin code of every column.
+    single_card : int
+        Upper bound on the bin codes.
+    keys : torch.Tensor
+        ``(2, N + 1, n)`` two hashes of every row's state in each complement ``x^{-i}``
+        (``keys[:, i]``) and in the whole matrix (``keys[:, N]``); see :func:`row_partitions`.
+    cards : torch.Tensor
+        ``(N + 1,)`` number of states of each of those partitions.
+    hard_multiplier : torch.Tensor
+        ``(2,)`` hash multipliers of a target code joined to a state.
     """
 
-    single: np.ndarray
-    single_cards: np.ndarray
-    whole: np.ndarray
-    whole_card: int
-    complement: list[tuple[np.ndarray, int] | None]
+    single: torch.Tensor
+    single_card: int
+    keys: torch.Tensor
+    cards: torch.Tensor
+    hard_multiplier: torch.Tensor
+
+    def states(self) -> torch.Tensor:
+        """``(N + 1, n)`` long state ids of every complement and the whole matrix.
+
+        Two rows share an id in a partition exactly when they share its state; ids lie in
+        ``[0, (N + 1) n)`` and are unique across partitions.
+        """
+        n_parts, n = self.keys.shape[1:]
+        codes, _ = _group_codes(self.keys.reshape(2, -1))
+        return codes.view(n_parts, n)
 
 
 def unique_row_fraction(codes_or_x: np.ndarray, estimator: BinningEstimator | None = None) -> float:

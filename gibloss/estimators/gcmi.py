@@ -4,55 +4,57 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.special import ndtri
 
 from ._discrete import row_codes
 from ._gaussian import class_conditional_terms, gaussian_entropies, single_thread
 from .base import Estimator, FeatureTerms, effective_size, uniform_if_none
 from .binning import BinningEstimator
 
-__all__ = ["GaussianCopulaEstimator", "copula_normalize"]
+__all__ = ["GaussianCopulaEstimator", "copula_normalize", "copula_ranks"]
 
 _LN2 = np.log(2.0)
 
 
-def copula_normalize(a: np.ndarray) -> np.ndarray:
-    """Map each column to standard-normal quantiles of its ranks (ties share the average rank).
+def copula_ranks(a: torch.Tensor) -> torch.Tensor:
+    """Standard-normal quantiles of each column's ranks, in torch (ties share the average rank).
 
-    Equivalent to ``ndtri(rankdata(a, method="average", axis=0) / (n + 1))``. One sort per
-    column; columns without ties reuse the ``n`` quantiles ``ndtri(k / (n + 1))``, so the normal
-    quantile function is evaluated only for tied columns.
+    ``ndtri(rank / (n + 1))`` with ``rank = rankdata(a, method="average", axis=0)``: one
+    ``torch.sort`` of all columns at once, the tie groups found by cumulative max/min of their
+    boundaries, no host synchronisation. The data side of every Gaussian-copula estimate, exact
+    and differentiable (it carries no gradient: ranks are piecewise constant).
 
     Parameters
     ----------
-    a : numpy.ndarray
-        ``(n, d)``.
+    a : torch.Tensor
+        ``(n, d)`` floating point, on any device.
 
     Returns
     -------
-    numpy.ndarray
-        ``(n, d)`` float64; a constant column maps to zeros.
+    torch.Tensor
+        ``(n, d)`` float64 on ``a``'s device; a constant column maps to zeros.
     """
-    at = np.ascontiguousarray(a.T, dtype=np.float64)
+    at = a.detach().T.to(torch.float64)
     d, n = at.shape
-    order = np.argsort(at, axis=1)
-    s = np.take_along_axis(at, order, axis=1)
+    s, order = torch.sort(at, dim=1, stable=True)
     change = s[:, 1:] != s[:, :-1]
-    out = np.empty((d, n))
-    out[np.arange(d)[:, None], order] = ndtri(np.arange(1.0, n + 1.0) / (n + 1.0))
-    tied = np.flatnonzero(~change.all(axis=1))
-    if tied.size:
-        ch = change[tied]
-        m = tied.size
-        idx = np.broadcast_to(np.arange(n), (m, n))
-        starts = np.ones((m, n), dtype=bool)
-        starts[:, 1:] = ch
-        ends = np.ones((m, n), dtype=bool)
-        ends[:, :-1] = ch
-        first = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
-        last = np.minimum.accumulate(np.where(ends, idx, n - 1)[:, ::-1], axis=1)[:, ::-1]
-        out[tied[:, None], order[tied]] = ndtri(((first + last) / 2.0 + 1.0) / (n + 1.0))
+    idx = torch.arange(n, device=a.device).expand(d, n)
+    starts = torch.ones((d, n), dtype=torch.bool, device=a.device)
+    starts[:, 1:] = change
+    ends = torch.ones((d, n), dtype=torch.bool, device=a.device)
+    ends[:, :-1] = change
+    first = torch.cummax(torch.where(starts, idx, 0), dim=1).values
+    last_rev = torch.where(ends, idx, n - 1).flip(1)
+    last = torch.cummin(last_rev, dim=1).values.flip(1)
+    ranks = (first + last).to(torch.float64) / 2.0 + 1.0  # average rank of each tie group
+    quantiles = torch.special.ndtri(ranks / (n + 1.0))
+    out = torch.empty_like(quantiles).scatter_(1, order, quantiles)
     return out.T
+
+
+def copula_normalize(a: np.ndarray) -> np.ndarray:
+    """:func:`copula_ranks` of a numpy array (``(n, d)`` float64; a constant column maps to 0)."""
+    with torch.no_grad():
+        return copula_ranks(torch.as_tensor(np.asarray(a, dtype=np.float64))).numpy()
 
 
 class GaussianCopulaEstimator(Estimator):
@@ -91,7 +93,7 @@ class GaussianCopulaEstimator(Estimator):
     True
     """
 
-    name = "gcmi"
+    name = "gaussian_copula"
 
     def __init__(self, bias_correct: bool = True, ridge: float = 1e-6, shrinkage: float = 0.1):
         if not ridge >= 0:
