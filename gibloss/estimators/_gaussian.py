@@ -116,10 +116,10 @@ def gaussian_entropies(
     # weights), whichever way n_eff was computed.
     shrunk = n_effs.detach() <= d + 1 + 1e-6
     eye = torch.eye(d, dtype=covs.dtype, device=covs.device)
-    if bool(shrunk.any()):
-        target = torch.clamp_min(torch.diagonal(covs, dim1=1, dim2=2).sum(dim=1) / d, 1.0)
-        shrunk_covs = (1 - shrinkage) * covs + shrinkage * target[:, None, None] * eye
-        covs = torch.where(shrunk[:, None, None], shrunk_covs, covs)
+    # computed for every cell and selected (no host synchronisation to ask whether any is shrunk)
+    target = torch.clamp_min(torch.diagonal(covs, dim1=1, dim2=2).sum(dim=1) / d, 1.0)
+    shrunk_covs = (1 - shrinkage) * covs + shrinkage * target[:, None, None] * eye
+    covs = torch.where(shrunk[:, None, None], shrunk_covs, covs)
     covs = covs + ridge * eye
     chol = torch.linalg.cholesky(covs)
     diag = torch.diagonal(chol, dim1=1, dim2=2)
@@ -218,7 +218,7 @@ class ClassConditionalTerms:
     single: torch.Tensor
     complement: torch.Tensor
     h_q: torch.Tensor
-    n_shrunk: int
+    n_shrunk: torch.Tensor  # 0-d long: read it only when you need it (a host synchronisation)
 
 
 #: Elements of the padded (codes, Z codes, rows, columns) tensor up to which the cell moments of
@@ -240,9 +240,10 @@ def _grouped_covariances(
     """:func:`weighted_covariances` of every non-empty cell ``(h, c)`` of the given row groups.
 
     Returns the covariances ``(C, d, d)``, effective sizes ``(C,)`` and cell masses ``(C,)`` of
-    the cells heavier than :data:`MIN_MASS`, code by code. Groups are padded with zero-weight rows
-    and batched when the padded tensor fits :data:`_BATCH_BUDGET` (many small codes: the exact
-    estimator's Q cells), else computed one code at a time.
+    every cell, code by code; a cell lighter than :data:`MIN_MASS` gets mass 0 and the (finite)
+    moments of its rows under uniform weights, so no shape depends on the data. Groups are padded
+    with zero-weight rows and batched when the padded tensor fits :data:`_BATCH_BUDGET` (many
+    small codes: the exact estimator's Q cells), else computed one code at a time.
     """
     d, k = g.shape[1], mass.shape[1]
     r_max = max(rows.shape[0] for rows in groups)
@@ -252,10 +253,11 @@ def _grouped_covariances(
             w_h = mass[rows_t]
             m_h = w_h.sum(dim=0)
             occ = m_h.detach() > MIN_MASS
-            cov_h, neff_h = weighted_covariances(g[rows_t], w_h[:, occ])
+            w_safe = torch.where(occ[None, :], w_h, torch.ones_like(w_h))
+            cov_h, neff_h = weighted_covariances(g[rows_t], w_safe)
             covs.append(cov_h)
             n_effs.append(neff_h)
-            masses.append(m_h[occ])
+            masses.append(torch.where(occ, m_h, 0.0 * m_h))
         return torch.cat(covs), torch.cat(n_effs), torch.cat(masses)
     idx_t, valid = _padded(groups)
     w = mass[idx_t] * valid.to(mass.dtype).unsqueeze(-1)
@@ -270,7 +272,11 @@ def _grouped_covariances(
     covs = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)  # (G, K, d, d)
     factor = torch.where(n_eff > 1, n_eff / (n_eff - 1).clamp_min(1e-12), torch.ones_like(n_eff))
     covs = covs * factor[..., None, None]
-    return covs[occ], n_eff[occ], m[occ]
+    eye = torch.eye(d, dtype=covs.dtype, device=covs.device)
+    covs = torch.where(occ[..., None, None], covs, eye)  # empty cells: a unit Gaussian, mass 0
+    n_eff = torch.where(occ, n_eff, torch.full_like(n_eff, 2.0 * d + 10.0))
+    m = torch.where(occ, m, 0.0 * m)
+    return covs.reshape(-1, d, d), n_eff.reshape(-1), m.reshape(-1)
 
 
 def class_conditional_terms(
@@ -319,7 +325,7 @@ def class_conditional_terms(
     cov, n_eff = weighted_covariances(g, mass.sum(dim=1, keepdim=True))
     h_all = gaussian_entropies(cov, n_eff, **opts)
     parts: list[tuple[torch.Tensor, ...]] = []
-    n_shrunk = 0
+    n_shrunk = torch.zeros((), dtype=torch.long, device=dev)
     # The rows of each target code, from one sort and one synchronisation (the code sizes).
     hard = hard.to(dev)
     order = torch.argsort(hard, stable=True)
@@ -331,14 +337,21 @@ def class_conditional_terms(
         w_pad = mass[idx_t] * valid.to(dt).unsqueeze(-1)
         m = w_pad.sum(dim=1)  # (groups, K)
         ent = shrunk_entropies_from_rows(g[idx_t], w_pad, shrinkage=shrinkage, ridge=ridge)
-        occ = m.detach() > MIN_MASS
-        n_shrunk += int(occ.sum())
-        parts.append((ent[0][occ], ent[1][occ], ent[2][occ], m[occ]))
+        occ = m.detach() > MIN_MASS  # empty cells stay, with mass 0 (finite entropies)
+        n_shrunk = n_shrunk + occ.sum()
+        parts.append(
+            (
+                ent[0].reshape(-1),
+                ent[1].reshape(-1, d),
+                ent[2].reshape(-1, d),
+                torch.where(occ, m, 0.0 * m).reshape(-1),
+            )
+        )
     large = [rows for rows in groups if rows.shape[0] > d + 1]
     if large:  # one batched factorisation for the cells of every larger code
         covs, n_effs, masses = _grouped_covariances(g, mass, large)
         hw, hs, hc, shrunk = gaussian_entropies(covs, n_effs, **opts)
-        n_shrunk += int(shrunk.sum())
+        n_shrunk = n_shrunk + (shrunk & (masses.detach() > 0)).sum()
         parts.append((hw, hs, hc, masses))
     hw, hs, hc, p_q = (torch.cat(t) for t in zip(*parts, strict=True))
     return _assemble(h_all, (hw, hs, hc), p_q, d, n_shrunk)
@@ -349,7 +362,7 @@ def _assemble(
     h_cells: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     p_q: torch.Tensor,
     d: int,
-    n_shrunk: int,
+    n_shrunk: torch.Tensor,
 ) -> ClassConditionalTerms:
     """``I = H(G) - sum_q p(q) H(G | q)`` per term, clipped to ``[0, H(Q)]``."""
     hw, hs, hc = h_cells
@@ -443,6 +456,16 @@ def terms_from_moments(
     opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct}
     cov_all, neff_all = _covariance(total, s1.sum(dim=0), s2.sum(dim=0), r2)
     h_all = gaussian_entropies(cov_all[None], neff_all[None], **opts)
-    covs, n_effs = _covariance(s0[occ], s1[occ], s2[occ], w2[occ])
+    # Empty cells stay in place with the moments of a unit Gaussian of ample size and zero
+    # mass: finite entropies that weigh nothing, and no data-dependent shape.
+    eye = torch.eye(d, dtype=s2.dtype, device=s2.device)
+    one = torch.ones_like(s0)
+    covs, n_effs = _covariance(
+        torch.where(occ, s0, one),
+        torch.where(occ[:, None], s1, 0.0 * s1),
+        torch.where(occ[:, None, None], s2, eye.expand_as(s2)),
+        torch.where(occ, w2, one / (2.0 * d + 10.0)),
+    )
     hw, hs, hc, shrunk = gaussian_entropies(covs, n_effs, **opts)
-    return _assemble(h_all, (hw, hs, hc), s0[occ] / total, d, int(shrunk.sum()))
+    p_q = torch.where(occ, s0, 0.0 * s0) / total
+    return _assemble(h_all, (hw, hs, hc), p_q, d, (shrunk & occ).sum())

@@ -165,7 +165,10 @@ class BinningEstimator(Estimator):
             return row_partitions(equal_width_codes(x, self.bins, lo, hi), self.bins)
         cx = self.discretize(x)
         card = int(cx.max()) + 1 if cx.size else 1
-        return row_partitions(torch.as_tensor(cx), card)
+        parts = row_partitions(torch.as_tensor(cx), card)
+        if bool(parts.clash):  # exact path: the state counts must be right too
+            parts = row_partitions(torch.as_tensor(cx), card, lexicographic=True)
+        return parts
 
     def feature_terms(
         self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
@@ -294,14 +297,21 @@ def partition_terms(
     mi = h_q[:, None].expand(nb, n_feat + 1).clone()
     chunk = max(1, _EXPAND_LIMIT // max(1, n * nb * kc))
     row_mass = m3.sum(dim=2)
+    clash = parts.clash
+    lexicographic = parts.lexicographic
     for p0 in range(0, todo.shape[0], chunk):
         idx = todo[p0 : p0 + chunk]
         keys = parts.keys[:, idx]
-        h_s = _grouped_entropy(keys, row_mass, nb, 1)  # (P, B)
+        h_s, clash_s = _grouped_entropy(keys, row_mass, nb, 1, lexicographic)  # (P, B)
         joint_keys = keys + hard[None, None, :] * parts.hard_multiplier[:, None, None]
-        h_sq = _grouped_entropy(joint_keys, flat, nb, kc)
+        h_sq, clash_sq = _grouped_entropy(joint_keys, flat, nb, kc, lexicographic)
+        clash = clash | clash_s | clash_sq
         mi_chunk = h_s + h_q[None, :] - h_sq
         mi = mi.index_copy(1, idx, torch.where(saturated[idx, None], h_q[None, :], mi_chunk).T)
+    if not lexicographic and not torch.compiler.is_compiling() and bool(clash):
+        # two states shared a 64-bit hash (about 2^-59 per pair): group by both hashes instead
+        exact = row_partitions(parts.single, parts.single_card, lexicographic=True)
+        return partition_terms(exact, hard, n_hard, mass)
     whole = mi[:, n_feat]
     comp = torch.zeros_like(single) if n_feat == 1 else mi[:, :n_feat]
     terms = PartitionTerms(whole.clamp_min(0.0), single.clamp_min(0.0), comp.clamp_min(0.0), h_q)
@@ -329,7 +339,7 @@ def _single_terms(
     n_rows = n_feat * bmax * n_hard
     if n_rows > 4 * n * n_feat:  # mostly empty (many codes): hash-sort the occupied rows instead
         keys = rows_of.view(1, n, n_feat).permute(0, 2, 1).expand(2, n_feat, n)
-        rows_of, _ = _group_codes(keys.reshape(2, -1))
+        rows_of, _, _ = _group_codes(keys.reshape(2, -1))  # exact keys: no clash possible
         rows_of = rows_of.view(n_feat, n).T.reshape(-1)
         owner_row = torch.zeros(n * n_feat, dtype=torch.long, device=dev).scatter_(
             0, rows_of, feat.expand(n, n_feat).reshape(-1)
@@ -361,15 +371,18 @@ def _plogp(p: torch.Tensor) -> torch.Tensor:
     return entropy_bits(p.unsqueeze(-1), dim=-1)
 
 
-def _grouped_entropy(keys: torch.Tensor, mass: torch.Tensor, nb: int, kc: int) -> torch.Tensor:
+def _grouped_entropy(
+    keys: torch.Tensor, mass: torch.Tensor, nb: int, kc: int, lexicographic: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(P, B)`` plug-in entropies of the states of ``P`` partitions with per-row masses.
 
     ``keys`` ``(2, P, n)``: two independent hashes of every row's state in each partition (the
     partition's index is part of the hash); ``mass`` ``(n, B * kc)``: the rows' masses, summed
-    over the ``kc`` columns of a measure after the states' masses are formed.
+    over the ``kc`` columns of a measure after the states' masses are formed. Also returns the
+    clash flag of :func:`_group_codes`.
     """
     _, n_p, n = keys.shape
-    codes, _ = _group_codes(keys.reshape(2, -1))  # (P * n,) in [0, P * n)
+    codes, _, clash = _group_codes(keys.reshape(2, -1), lexicographic)  # in [0, P * n)
     owner_rows = torch.arange(n_p, device=keys.device).repeat_interleave(n)
     owner = torch.zeros(n_p * n, dtype=torch.long, device=keys.device).scatter_(
         0, codes, owner_rows
@@ -377,30 +390,35 @@ def _grouped_entropy(keys: torch.Tensor, mass: torch.Tensor, nb: int, kc: int) -
     src = mass.repeat(n_p, 1)
     table = mass.new_zeros((n_p * n, mass.shape[1])).index_add(0, codes, src)
     ent = _plogp(table.view(n_p * n, nb, kc)).sum(dim=2)  # (P * n, B)
-    return mass.new_zeros((n_p, nb)).index_add(0, owner, ent)
+    return mass.new_zeros((n_p, nb)).index_add(0, owner, ent), clash
 
 
-def _group_codes(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dense codes of equal ``(keys[0], keys[1])`` pairs, in ``[0, M)``, and the group starts.
+def _group_codes(
+    keys: torch.Tensor, lexicographic: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Dense codes of equal ``(keys[0], keys[1])`` pairs, in ``[0, M)``, without synchronising.
 
-    One sort of the first hash; the second hash checks it. Two different states share both
-    64-bit hashes with probability about ``2^-118`` per pair. A pair that shares only the first
-    (about ``2^-59``) is detected and the codes are recomputed from a lexicographic sort of both;
-    ``torch.compiler.is_compiling()`` skips that check (it needs one host synchronisation).
+    Returns the codes, the mask of each group's first element, and a flag (a 0-d tensor) that
+    is true when two elements share the first hash but not the second. By default one sort of the
+    first hash groups the elements and the second only checks it: two different states share a
+    64-bit hash with probability about ``2^-59`` per pair, and such a clash is flagged (the
+    caller recomputes with ``lexicographic=True``, two stable sorts that group by both hashes).
     """
     primary, check = keys[0], keys[1]
-    s, order = torch.sort(primary)
-    c = check[order]
-    same = s[1:] == s[:-1]
-    if not torch.compiler.is_compiling() and bool((same & (c[1:] != c[:-1])).any()):
+    if lexicographic:
         by_check = torch.argsort(check, stable=True)
         order = by_check[torch.argsort(primary[by_check], stable=True)]
-        s, c = primary[order], check[order]
-        same = (s[1:] == s[:-1]) & (c[1:] == c[:-1])
+    else:
+        order = torch.argsort(primary)
+    s, c = primary[order], check[order]
+    same_primary = s[1:] == s[:-1]
+    same_check = c[1:] == c[:-1]
+    clash = (same_primary & ~same_check).any()
     new = torch.ones_like(s, dtype=torch.bool)
-    new[1:] = ~same
+    new[1:] = ~(same_primary & same_check) if lexicographic else ~same_primary
     gid = torch.cumsum(new, dim=0) - 1
-    return torch.empty_like(gid).scatter_(0, order, gid), new.scatter(0, order, new)
+    codes = torch.empty_like(gid).scatter_(0, order, gid)
+    return codes, new.scatter(0, order, new), clash & (not lexicographic)
 
 
 #: Seed of the hash multipliers of :func:`row_partitions` (fixed: results are reproducible).
@@ -414,7 +432,7 @@ def _multipliers(count: int, device: torch.device) -> torch.Tensor:
     return m.to(device)
 
 
-def row_partitions(codes: torch.Tensor, card: int) -> BinnedPartitions:
+def row_partitions(codes: torch.Tensor, card: int, lexicographic: bool = False) -> BinnedPartitions:
     """The partitions of the rows by every complement ``x^{-i}`` and by the whole matrix.
 
     A row's state in a partition is identified by two independent 64-bit hashes of its codes,
@@ -430,6 +448,9 @@ def row_partitions(codes: torch.Tensor, card: int) -> BinnedPartitions:
         ``(n, N)`` non-negative integer bin codes.
     card : int
         An upper bound on the codes (``codes < card``).
+    lexicographic : bool
+        Group by both hashes (two sorts) instead of one hash checked by the other; used when
+        the check flags a clash.
 
     Returns
     -------
@@ -445,9 +466,9 @@ def row_partitions(codes: torch.Tensor, card: int) -> BinnedPartitions:
         keys
         + torch.arange(n_feat + 1, device=codes.device)[None, :, None] * m[:, n_feat, None, None]
     )
-    _, starts = _group_codes(keys.reshape(2, -1))
+    _, starts, clash = _group_codes(keys.reshape(2, -1), lexicographic)
     cards = starts.view(n_feat + 1, n).sum(dim=1)
-    return BinnedPartitions(codes, int(card), keys, cards, m[:, n_feat + 1])
+    return BinnedPartitions(codes, int(card), keys, cards, m[:, n_feat + 1], clash, lexicographic)
 
 
 def equal_width_codes(
@@ -491,6 +512,11 @@ class BinnedPartitions:
         ``(N + 1,)`` number of states of each of those partitions.
     hard_multiplier : torch.Tensor
         ``(2,)`` hash multipliers of a target code joined to a state.
+    clash : torch.Tensor
+        0-d bool: the one-hash grouping met two states with equal first hashes (then
+        :func:`partition_terms` regroups lexicographically).
+    lexicographic : bool
+        Whether the states were grouped by both hashes.
     """
 
     single: torch.Tensor
@@ -498,6 +524,8 @@ class BinnedPartitions:
     keys: torch.Tensor
     cards: torch.Tensor
     hard_multiplier: torch.Tensor
+    clash: torch.Tensor
+    lexicographic: bool = False
 
     def states(self) -> torch.Tensor:
         """``(N + 1, n)`` long state ids of every complement and the whole matrix.
@@ -506,7 +534,7 @@ class BinnedPartitions:
         ``[0, (N + 1) n)`` and are unique across partitions.
         """
         n_parts, n = self.keys.shape[1:]
-        codes, _ = _group_codes(self.keys.reshape(2, -1))
+        codes, _, _ = _group_codes(self.keys.reshape(2, -1), lexicographic=True)
         return codes.view(n_parts, n)
 
 

@@ -192,7 +192,7 @@ class GaussianCopulaEstimator(Estimator):
             whole = float(terms.whole)
             s = terms.single.numpy()
             cpl = terms.complement.numpy()
-            diag = {"constant_features": ~keep, "shrunk_classes": terms.n_shrunk}
+            diag = {"constant_features": ~keep, "shrunk_classes": int(terms.n_shrunk)}
         else:
             gt = self._prepare(target)
             ht = self._entropies(gt, w)[0]
