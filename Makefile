@@ -47,7 +47,9 @@ demo: $(STAMP)
 	$(PY) recipes/regularised_vs_plain.py --output-dir runs/demo
 	$(PY) evaluation/robustness.py runs/demo
 
+# the peers (infomeasure, frites) are an extra: installed here, not by `make venv`
 bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) evaluation/bench_estimators.py
 
 clean:

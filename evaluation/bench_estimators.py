@@ -34,7 +34,7 @@ from scipy.special import psi
 
 import gibloss
 from gibloss.estimators import BinningEstimator
-from gibloss.estimators._discrete import plugin_mi
+from gibloss.estimators._discrete import plugin_entropy, plugin_mi
 from gibloss.estimators.gcmi import copula_normalize
 
 N_SAMPLES = 5000
@@ -117,6 +117,114 @@ def naive_gcmi(x: np.ndarray, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+# --- the peers: the same 2N + 1 terms through other libraries, one call per term --------------
+
+
+def naive_unique_terms(codes: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Every term by ``np.unique`` over the uint8 bin codes of its columns (plug-in, bits)."""
+    c8 = codes.astype(np.uint8)
+    kq = int(q.max()) + 1
+    out = []
+    for cols in _subsets(codes.shape[1]):
+        _, inv = np.unique(c8[:, cols], axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        out.append(plugin_mi(inv, int(inv.max()) + 1, q, kq, None))
+    return np.array(out)
+
+
+def infomeasure_terms(codes: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Every term by ``infomeasure.mutual_information(..., approach="discrete")``."""
+    import infomeasure as im
+
+    q2 = q[:, None]
+    return np.array(
+        [
+            im.mutual_information(codes[:, cols], q2, approach="discrete", base=2)
+            for cols in _subsets(codes.shape[1])
+        ]
+    )
+
+
+def frites_terms(g: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Every term by frites' ``mi_model_1d_gd`` on copula-normalised columns (bias-corrected)."""
+    from frites.core import mi_model_1d_gd
+
+    return np.array(
+        [
+            mi_model_1d_gd(np.ascontiguousarray(g[:, cols].T), q, biascorrect=True, demeaned=True)
+            for cols in _subsets(g.shape[1])
+        ]
+    )
+
+
+def _installed(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+#: Targets at N = 50 (and N = 128 for GCMI against frites): our time x target <= the peer's.
+TARGETS = {
+    ("unique", 50): 35.0,
+    ("infomeasure", 50): 70.0,
+    ("frites", 50): 12.0,
+    ("frites", 128): 40.0,
+}
+
+
+def peer_table(features: list[int], repeats: int) -> None:
+    """Our one-pass ``feature_terms`` against per-term loops of the peers, in this process."""
+    have_im, have_fr = _installed("infomeasure"), _installed("frites")
+    missing = [m for m, ok in (("infomeasure", have_im), ("frites", have_fr)) if not ok]
+    print(
+        f"\nthe 2N+1 terms I(S; Q) for Q with {N_CLASSES} symbols (uniform weights), against the "
+        "peers, one call per term; median ms"
+        + (f" ({', '.join(missing)} not installed: pip install -e '.[bench]')" if missing else "")
+    )
+    print(
+        "| N | binning feature_terms | np.unique per term (uint8) | infomeasure per term "
+        "| copula ranks (floor) | GCMI feature_terms | frites mi_model_1d_gd per term "
+        "| max diff binning / GCMI (bits) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    binning, gc = BinningEstimator(bins=BINS), gibloss.GaussianCopulaEstimator()
+    for n_feat in features:
+        x, _, y = make_data(n_feat)
+        q = y.astype(np.int64)  # Q's codes: 10 symbols
+        codes = binning.discretize(x)
+        t_bin, ours_b = best_of(partial(binning.feature_terms, x, q[:, None]), repeats)
+        t_gc, ours_g = best_of(partial(gc.feature_terms, x, q[:, None]), repeats)
+        t_rank, g = best_of(partial(copula_normalize, x), repeats)
+        flat_b = np.concatenate([[ours_b.whole], ours_b.single, ours_b.complement])
+        flat_g = np.concatenate([[ours_g.whole], ours_g.single, ours_g.complement])
+        peer_reps = 1 if n_feat > 50 else max(1, repeats // 2)
+        t_uni, ref_u = best_of(partial(naive_unique_terms, codes, q), peer_reps)
+        cells = {"unique": f"{t_uni / t_bin:.1f}x slower"}
+        diff_b = float(np.abs(flat_b - ref_u).max())
+        if have_im:
+            t_im, ref_im = best_of(partial(infomeasure_terms, codes, q), 1)
+            cells["infomeasure"] = f"{t_im / t_bin:.1f}x slower"
+            diff_b = max(diff_b, float(np.abs(flat_b - ref_im).max()))
+        diff_g = float("nan")
+        if have_fr:
+            t_fr, ref_fr = best_of(partial(frites_terms, g, q), peer_reps)
+            cells["frites"] = f"{t_fr / t_gc:.1f}x slower"
+            # gibloss clips every Gaussian term to its exact bounds [0, H(Q)]; so does the check
+            h_q = float(plugin_entropy(q))
+            diff_g = float(np.abs(flat_g - np.clip(ref_fr, 0.0, h_q)).max())
+        for (peer, n_target), target in TARGETS.items():
+            if n_target == n_feat and peer in cells:
+                ratio = float(cells[peer].split("x")[0])
+                cells[peer] += f" (target {target:g}x: {'met' if ratio >= target else 'missed'})"
+        print(
+            f"| {n_feat} | {t_bin * 1e3:.1f} ms | {cells['unique']} | "
+            f"{cells.get('infomeasure', '—')} | {t_rank * 1e3:.1f} ms | {t_gc * 1e3:.1f} ms | "
+            f"{cells.get('frites', '—')} | {diff_b:.1e} / {diff_g:.1e} |"
+        )
+
+
 # --- timing -------------------------------------------------------------------------------------
 
 
@@ -134,7 +242,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--features", type=int, nargs="+", default=[10, 50, 128])
     parser.add_argument("--boot", type=int, default=100, help="bootstrap resamples to time")
+    parser.add_argument("--no-peers", action="store_true", help="skip the table of the peers")
     args = parser.parse_args()
+    if not args.no_peers:
+        peer_table(args.features, args.repeats)
+        print()
 
     print(f"n = {N_SAMPLES}, {N_CLASSES} classes, {BINS} bins; median of {args.repeats} runs")
     print(
@@ -162,16 +274,13 @@ def main() -> None:
     if args.boot:
         print(f"\nbootstrap intervals, {args.boot} resamples (gib(..., n_boot={args.boot}))")
         print(
-            f"{'estimator':10s} {'N':>4s} {'gib() ms':>10s} {'with n_boot ms':>15s} "
-            f"{'ratio':>8s}"
+            f"{'estimator':10s} {'N':>4s} {'gib() ms':>10s} {'with n_boot ms':>15s} {'ratio':>8s}"
         )
         for n_feat in args.features:
             x, logits, y = make_data(n_feat)
             for name, opts in (("binning", {"bins": BINS}), ("gaussian_copula", {})):
                 t_one, _ = best_of(partial(gibloss.gib, x, logits, y, estimator=name, **opts), 3)
-                boot = partial(
-                    gibloss.gib, x, logits, y, estimator=name, n_boot=args.boot, **opts
-                )
+                boot = partial(gibloss.gib, x, logits, y, estimator=name, n_boot=args.boot, **opts)
                 t_boot, _ = best_of(boot, max(1, args.repeats // 2))
                 print(
                     f"{name:10s} {n_feat:4d} {t_one * 1e3:10.2f} {t_boot * 1e3:15.1f} "

@@ -339,7 +339,7 @@ def _single_terms(
     n_rows = n_feat * bmax * n_hard
     if n_rows > 4 * n * n_feat:  # mostly empty (many codes): hash-sort the occupied rows instead
         keys = rows_of.view(1, n, n_feat).permute(0, 2, 1).expand(2, n_feat, n)
-        rows_of, _, _ = _group_codes(keys.reshape(2, -1))  # exact keys: no clash possible
+        rows_of, _ = _group_codes(keys.reshape(2, -1))  # exact keys: no clash possible
         rows_of = rows_of.view(n_feat, n).T.reshape(-1)
         owner_row = torch.zeros(n * n_feat, dtype=torch.long, device=dev).scatter_(
             0, rows_of, feat.expand(n, n_feat).reshape(-1)
@@ -382,7 +382,7 @@ def _grouped_entropy(
     clash flag of :func:`_group_codes`.
     """
     _, n_p, n = keys.shape
-    codes, _, clash = _group_codes(keys.reshape(2, -1), lexicographic)  # in [0, P * n)
+    codes, clash = _group_codes(keys.reshape(2, -1), lexicographic)  # in [0, P * n)
     owner_rows = torch.arange(n_p, device=keys.device).repeat_interleave(n)
     owner = torch.zeros(n_p * n, dtype=torch.long, device=keys.device).scatter_(
         0, codes, owner_rows
@@ -393,32 +393,41 @@ def _grouped_entropy(
     return mass.new_zeros((n_p, nb)).index_add(0, owner, ent), clash
 
 
-def _group_codes(
+def _sorted_groups(
     keys: torch.Tensor, lexicographic: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Dense codes of equal ``(keys[0], keys[1])`` pairs, in ``[0, M)``, without synchronising.
+    """Groups of equal ``(keys[0], keys[1])`` pairs, found by sorting, without synchronising.
 
-    Returns the codes, the mask of each group's first element, and a flag (a 0-d tensor) that
-    is true when two elements share the first hash but not the second. By default one sort of the
-    first hash groups the elements and the second only checks it: two different states share a
-    64-bit hash with probability about ``2^-59`` per pair, and such a clash is flagged (the
-    caller recomputes with ``lexicographic=True``, two stable sorts that group by both hashes).
+    Returns the sort order, the mask (in sorted order) of each group's first element, and a flag
+    (a 0-d tensor) that is true when two elements share the first hash but not the second. By
+    default one sort of the first hash groups the elements and the second only checks it: two
+    different states share a 64-bit hash with probability about ``2^-59`` per pair, and such a
+    clash is flagged (the caller recomputes with ``lexicographic=True``, two stable sorts that
+    group by both hashes).
     """
     primary, check = keys[0], keys[1]
     if lexicographic:
         by_check = torch.argsort(check, stable=True)
         order = by_check[torch.argsort(primary[by_check], stable=True)]
+        s = primary[order]
     else:
-        order = torch.argsort(primary)
-    s, c = primary[order], check[order]
+        s, order = torch.sort(primary)
+    c = check[order]
     same_primary = s[1:] == s[:-1]
     same_check = c[1:] == c[:-1]
-    clash = (same_primary & ~same_check).any()
+    clash = (same_primary & ~same_check).any() & (not lexicographic)
     new = torch.ones_like(s, dtype=torch.bool)
     new[1:] = ~(same_primary & same_check) if lexicographic else ~same_primary
+    return order, new, clash
+
+
+def _group_codes(
+    keys: torch.Tensor, lexicographic: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense codes in ``[0, M)`` of the groups of :func:`_sorted_groups`, and its clash flag."""
+    order, new, clash = _sorted_groups(keys, lexicographic)
     gid = torch.cumsum(new, dim=0) - 1
-    codes = torch.empty_like(gid).scatter_(0, order, gid)
-    return codes, new.scatter(0, order, new), clash & (not lexicographic)
+    return torch.empty_like(gid).scatter_(0, order, gid), clash
 
 
 #: Seed of the hash multipliers of :func:`row_partitions` (fixed: results are reproducible).
@@ -458,16 +467,16 @@ def row_partitions(codes: torch.Tensor, card: int, lexicographic: bool = False) 
     """
     codes = codes.to(torch.long)
     n, n_feat = codes.shape
-    m = _multipliers(n_feat + 2, codes.device)
+    dev = codes.device
+    m = _multipliers(n_feat + 2, dev)
     per_col = codes.T[None, :, :] * m[:, :n_feat, None]  # (2, N, n)
-    row = per_col.sum(dim=1, keepdim=True)  # (2, 1, n): the whole row
-    keys = torch.cat([row - per_col, row], dim=1)  # (2, N + 1, n): complements, then whole
-    keys = (
-        keys
-        + torch.arange(n_feat + 1, device=codes.device)[None, :, None] * m[:, n_feat, None, None]
-    )
-    _, starts, clash = _group_codes(keys.reshape(2, -1), lexicographic)
-    cards = starts.view(n_feat + 1, n).sum(dim=1)
+    keys = torch.empty((2, n_feat + 1, n), dtype=torch.long, device=dev)
+    torch.sum(per_col, dim=1, out=keys[:, n_feat])  # the whole row
+    torch.sub(keys[:, n_feat : n_feat + 1], per_col, out=keys[:, :n_feat])  # complements
+    keys += torch.arange(n_feat + 1, device=dev)[None, :, None] * m[:, n_feat, None, None]
+    order, new, clash = _sorted_groups(keys.view(2, -1), lexicographic)
+    owner = torch.div(order, n, rounding_mode="floor")  # the partition of each sorted element
+    cards = torch.zeros(n_feat + 1, dtype=torch.long, device=dev).index_add_(0, owner, new.long())
     return BinnedPartitions(codes, int(card), keys, cards, m[:, n_feat + 1], clash, lexicographic)
 
 
@@ -534,7 +543,7 @@ class BinnedPartitions:
         ``[0, (N + 1) n)`` and are unique across partitions.
         """
         n_parts, n = self.keys.shape[1:]
-        codes, _, _ = _group_codes(self.keys.reshape(2, -1), lexicographic=True)
+        codes, _ = _group_codes(self.keys.reshape(2, -1), lexicographic=True)
         return codes.view(n_parts, n)
 
 

@@ -33,22 +33,22 @@ def copula_ranks(a: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         ``(n, d)`` float64 on ``a``'s device; a constant column maps to zeros.
     """
-    at = a.detach().T.to(torch.float64)
+    at = a.detach().T.to(torch.float64).contiguous()
     d, n = at.shape
-    s, order = torch.sort(at, dim=1, stable=True)
+    s, order = torch.sort(at, dim=1)  # ties get the average rank: their order does not matter
     change = s[:, 1:] != s[:, :-1]
-    idx = torch.arange(n, device=a.device).expand(d, n)
+    idx = torch.arange(n, device=a.device, dtype=torch.int32).expand(d, n)
     starts = torch.ones((d, n), dtype=torch.bool, device=a.device)
     starts[:, 1:] = change
     ends = torch.ones((d, n), dtype=torch.bool, device=a.device)
     ends[:, :-1] = change
-    first = torch.cummax(torch.where(starts, idx, 0), dim=1).values
-    last_rev = torch.where(ends, idx, n - 1).flip(1)
-    last = torch.cummin(last_rev, dim=1).values.flip(1)
-    ranks = (first + last).to(torch.float64) / 2.0 + 1.0  # average rank of each tie group
+    first = torch.cummax(torch.where(starts, idx, 0), dim=1).values  # start of each tie group
+    # end of each tie group: a running minimum from the right, written as a running maximum
+    from_right = (n - 1) - torch.where(ends, idx, n - 1).flip(1)
+    last = ((n - 1) - torch.cummax(from_right, dim=1).values).flip(1)
+    ranks = (first + last + 2).to(torch.float64) / 2.0  # average 1-based rank
     quantiles = torch.special.ndtri(ranks / (n + 1.0))
-    out = torch.empty_like(quantiles).scatter_(1, order, quantiles)
-    return out.T
+    return torch.empty_like(quantiles).scatter_(1, order, quantiles).T
 
 
 def copula_normalize(a: np.ndarray) -> np.ndarray:
