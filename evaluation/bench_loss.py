@@ -4,7 +4,8 @@ Batch 128 of 3×32×32 images, 10 classes, N = 50 features per sample (KPCA-50 f
 precomputed once and served beside each batch, so they cost nothing here). For each
 surrogate the script times ``GIBLoss`` forward + backward on the batch's logits, and a full
 training step (forward, cross-entropy, backward, SGD update) without and with the loss, then
-prints the ratios. Target: GIBLoss forward + backward <= 5 % of a step.
+prints the ratios. Target: GIBLoss forward + backward <= 5 % of a step. On a GPU it also counts
+the synchronising CUDA calls of one forward + backward (``torch.cuda.set_sync_debug_mode``).
 
 Usage::
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -65,6 +67,29 @@ def main() -> None:
 
         return run
 
+    def cuda_syncs(gib: GIBLoss) -> str:
+        """Synchronising CUDA calls in one forward + backward (torch's sync debug mode)."""
+        if dev.type != "cuda":
+            return ""
+        with torch.no_grad():
+            base = model(images)
+
+        def run() -> None:
+            logits = base.clone().requires_grad_(True)
+            gib(feats, logits, labels).backward()
+
+        run()  # the first call fills the memory
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                run()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        n_sync = sum("synchroniz" in str(w.message) for w in caught)
+        return f"  {n_sync} CUDA synchronisations"
+
     def loss_only(gib: GIBLoss) -> Callable[[], None]:
         with torch.no_grad():
             base = model(images)
@@ -89,11 +114,28 @@ def main() -> None:
         t_with = median_time(step(gib), args.repeats)
         print(
             f"{'GIBLoss ' + estimator + ' fwd+bwd':38s} {t_loss * 1e3:9.1f} ms  "
-            f"{100 * t_loss / t_step:5.1f} % of a step"
+            f"{100 * t_loss / t_step:5.1f} % of a step" + cuda_syncs(gib)
         )
         print(
             f"{'step with GIBLoss ' + estimator:38s} {t_with * 1e3:9.1f} ms  "
             f"{100 * (t_with / t_step - 1):+5.1f} % vs plain step"
+        )
+    # what the options cost: each variant of the default loss, forward + backward
+    for label, options in (
+        ("validate=False", {"validate": False}),
+        ("null=False", {"null": False}),
+        ("memory=0", {"memory": 0.0}),
+        ("memory=0, null=False, validate=False", {"memory": 0.0, "null": False, "validate": False}),
+    ):
+        variant = GIBLoss(weight=0.1, **options)
+        t_var = median_time(loss_only(variant), args.repeats)
+        print(f"{'GIBLoss(' + label + ') fwd+bwd':38s} {t_var * 1e3:9.1f} ms" + cuda_syncs(variant))
+    for estimator in ("gaussian_copula", "binning"):
+        fast = GIBLoss(estimator=estimator, validate=False)
+        t_fast = median_time(loss_only(fast), args.repeats)
+        print(
+            f"{'GIBLoss(' + estimator + ', validate=False)':38s} {t_fast * 1e3:9.1f} ms"
+            + cuda_syncs(fast)
         )
 
 

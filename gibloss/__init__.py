@@ -33,7 +33,7 @@ from .pmi import QVariable, build_q, pmi_weights
 from .records import read_records
 from .reduction import KernelPCAReducer, PCAReducer
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BinningEstimator",
