@@ -45,7 +45,7 @@ from ._deprecation import warn_renamed
 from ._validation import as_array
 from .distributed import gather_batch
 from .estimators import resolve_name
-from .estimators._discrete import entropy_bits
+from .estimators._discrete import entropy_bits, host_to_device
 from .estimators._gaussian import CellMoments, class_conditional_terms, terms_from_moments
 from .estimators.binning import BinningEstimator, partition_terms
 from .estimators.gcmi import copula_ranks
@@ -332,7 +332,13 @@ def _gaussian_terms(
         return zero, zeros, zeros, {"shrunk_cells": 0}
     g = (g_all if n_keep == n_feat else g_all[:, keep]).to(q.mass.dtype)
     terms = class_conditional_terms(
-        g, q.hard, q.mass, shrinkage=shrinkage, ridge=ridge, bias_correct=bias_correct
+        g,
+        q.hard,
+        q.mass,
+        shrinkage=shrinkage,
+        ridge=ridge,
+        bias_correct=bias_correct,
+        n_hard=q.n_hard,
     )
     if n_keep == n_feat:
         return terms.whole, terms.single, terms.complement, {"shrunk_cells": terms.n_shrunk}
@@ -727,7 +733,7 @@ def gib_terms(
         q_var, whole, single, comp, diagnostics = terms_of(out, y, validate)
         if null:  # the singles' bias: the same rows with (outputs, y) permuted, no gradient
             perm = torch.randperm(out.shape[0], generator=torch.Generator().manual_seed(0))
-            perm = perm.to(out.device)
+            perm = host_to_device(perm, out.device)  # the same permutation on every device
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 diagnostics["single_null"] = terms_of(out.detach()[perm], y[perm], False)[2]

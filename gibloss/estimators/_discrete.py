@@ -142,3 +142,15 @@ def plugin_mi(
         joint = np.bincount(cells, weights=weights)
     h_ab = _h_from_counts(joint.astype(np.float64))
     return max(h_a + h_b - h_ab, 0.0)
+
+
+def host_to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a small host tensor to ``device`` without making the host wait.
+
+    A copy from pageable host memory to a GPU synchronises; from pinned memory it is
+    asynchronous (the host tensor must stay alive until the copy is done, which the caching
+    allocator's stream ordering guarantees for tensors created here).
+    """
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._discrete import MIN_MASS, entropy_bits
+from ._discrete import MIN_MASS, entropy_bits, host_to_device
 
 __all__ = [
     "MIN_MASS",
@@ -121,7 +121,7 @@ def gaussian_entropies(
     shrunk_covs = (1 - shrinkage) * covs + shrinkage * target[:, None, None] * eye
     covs = torch.where(shrunk[:, None, None], shrunk_covs, covs)
     covs = covs + ridge * eye
-    chol = torch.linalg.cholesky(covs)
+    chol = torch.linalg.cholesky_ex(covs).L  # _ex: no host check of the factorisation
     diag = torch.diagonal(chol, dim1=1, dim2=2)
     logdet = 2.0 * torch.log(diag).sum(dim=1)
     inv_chol = torch.linalg.solve_triangular(chol, eye.expand(n_c, d, d), upper=False)
@@ -196,7 +196,7 @@ def shrunk_entropies_from_rows(
     u = scaled * math.sqrt(1.0 - shrinkage)  # Σ = a I + uᵀ u
     eye_r = torch.eye(r, dtype=g.dtype, device=g.device)
     small = a[..., None, None] * eye_r + u @ u.transpose(-1, -2)  # (..., C, r, r)
-    chol = torch.linalg.cholesky(small)
+    chol = torch.linalg.cholesky_ex(small).L
     logdet_small = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(dim=-1)
     logdet = (d - r) * torch.log(a) + logdet_small  # log det(a I_d + uᵀu)
     v = torch.linalg.solve_triangular(chol, u, upper=False)  # (..., C, r, d)
@@ -229,7 +229,7 @@ _BATCH_BUDGET = 2**24
 def _padded(groups: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Row indices of the groups padded to one length ``(G, r)``, and the mask of real rows."""
     idx = torch.nn.utils.rnn.pad_sequence(groups, batch_first=True)
-    sizes = torch.tensor([g.shape[0] for g in groups], device=idx.device)
+    sizes = host_to_device(torch.tensor([g.shape[0] for g in groups]), idx.device)
     valid = torch.arange(idx.shape[1], device=idx.device)[None, :] < sizes[:, None]
     return idx, valid
 
@@ -287,6 +287,7 @@ def class_conditional_terms(
     shrinkage: float = 0.1,
     ridge: float = 1e-6,
     bias_correct: bool = True,
+    n_hard: int | None = None,
 ) -> ClassConditionalTerms:
     """Gaussian ``I(G; Q) = H(G) - sum_q p(q) H(G | q)`` for every column and complement.
 
@@ -312,6 +313,9 @@ def class_conditional_terms(
         ``(n, K)`` non-negative masses summing to one (may carry gradient).
     shrinkage, ridge, bias_correct
         As in :func:`gaussian_entropies`.
+    n_hard : int, optional
+        An upper bound on the codes; when given, the code sizes are read in one host
+        synchronisation (else ``bincount`` needs its own to size its output).
 
     Returns
     -------
@@ -329,7 +333,11 @@ def class_conditional_terms(
     # The rows of each target code, from one sort and one synchronisation (the code sizes).
     hard = hard.to(dev)
     order = torch.argsort(hard, stable=True)
-    sizes = torch.bincount(hard).tolist()
+    if n_hard is None:
+        sizes = torch.bincount(hard).tolist()
+    else:
+        ones = torch.ones_like(hard)
+        sizes = torch.zeros(n_hard, dtype=torch.long, device=dev).index_add_(0, hard, ones).tolist()
     groups = [rows for rows in torch.split(order, sizes) if rows.shape[0] > 0]
     small = [rows for rows in groups if rows.shape[0] <= d + 1]
     if small:  # one batched call, groups padded with zero-weight rows

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._discrete import combine, dense, entropy_bits, plugin_entropy, plugin_mi, row_codes
+from ._discrete import (
+    combine,
+    dense,
+    entropy_bits,
+    host_to_device,
+    plugin_entropy,
+    plugin_mi,
+    row_codes,
+)
 from .base import Estimator, FeatureTerms
 
 __all__ = [
@@ -435,10 +443,10 @@ _HASH_SEED = 0x61B1055
 
 
 def _multipliers(count: int, device: torch.device) -> torch.Tensor:
-    """``(2, count)`` odd int64 multipliers of two independent row hashes."""
+    """``(2, count)`` odd int64 multipliers of two independent row hashes (the same everywhere)."""
     gen = torch.Generator().manual_seed(_HASH_SEED)
     m = torch.randint(0, 2**62, (2, count), generator=gen, dtype=torch.long) * 2 + 1
-    return m.to(device)
+    return host_to_device(m, device)
 
 
 def row_partitions(codes: torch.Tensor, card: int, lexicographic: bool = False) -> BinnedPartitions:
