@@ -14,8 +14,9 @@ PCAReducer, KernelPCAReducer
     Input reduction fitted once.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from . import functional
-from .cli import summary_table
 from .estimators import (
     BinningEstimator,
     Estimator,
@@ -28,10 +29,33 @@ from .loss import GIBLoss
 from .measures import GIBResult, IBResult, entropy, gib, ib, mutual_information, synergy
 from .monitor import InformationPlaneMonitor, recompute_run_range
 from .phases import compression
-from .plotting import plot_feature_terms, plot_information_plane
 from .pmi import QVariable, build_q, pmi_weights
 from .records import read_records
 from .reduction import KernelPCAReducer, PCAReducer
+
+# Plotting (matplotlib) and the CLI's table are imported on first use, so that
+# `import gibloss` costs little more than `import torch` (scikit-learn and scipy likewise load
+# only when an estimator or reducer needs them).
+_LAZY = {
+    "plot_feature_terms": "plotting",
+    "plot_information_plane": "plotting",
+    "summary_table": "cli",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .cli import summary_table
+    from .plotting import plot_feature_terms, plot_information_plane
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gibloss' has no attribute {name!r}")
+
 
 __version__ = "0.2.0"
 

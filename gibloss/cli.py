@@ -52,7 +52,13 @@ def summary_table(
                 trs = trajectories(records, kind, estimator=estimator, layer=layer, convention=conv)
             except ValueError:
                 continue
-            title = "GIB" if kind == "gib" else f"IB, layer {layer!r}, {conv} binning"
+            name = estimator or next(
+                (next(iter(r[kind])) for r in records if isinstance(r.get(kind), dict) and r[kind]),
+                "?",
+            )
+            title = f"GIB, estimator {name!r}" if kind == "gib" else (
+                f"IB, estimator {name!r}, layer {layer!r}, {conv} binning"
+            )
             lines += [
                 f"## {title}",
                 "",

@@ -71,7 +71,6 @@ def recipe_parser(description: str) -> argparse.ArgumentParser:
         help="folder with the real data files (else an embedded stand-in is used)",
     )
     p.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is present")
-    p.add_argument("--interrupt-after", type=int, default=None, help=argparse.SUPPRESS)
     return p
 
 
@@ -228,12 +227,8 @@ class Recipe:
         )
 
     def epoch_done(self) -> None:
-        """Count an epoch; with the hidden ``--interrupt-after`` flag, die like a killed job."""
+        """Count an epoch finished by this process (the resumption test interrupts here)."""
         self._epochs_this_process += 1
-        limit = self.args.interrupt_after
-        if limit is not None and self._epochs_this_process >= limit:
-            sys.stdout.flush()
-            os._exit(137)
 
     # -- checkpoints -------------------------------------------------------------------------
 

@@ -17,7 +17,10 @@ Two binning conventions change the science, so both are available:
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,9 +42,41 @@ CONVENTIONS = ("per_call", "run_range")
 _DEFAULT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+def _transformer_blocks(model: nn.Module) -> list[str]:
+    """Names of a 🤗 transformer's blocks: the items of its largest ``ModuleList``, or ``[]``."""
+    if not hasattr(model, "config"):
+        return []
+    lists = [
+        (sum(p.numel() for p in m.parameters()), name)
+        for name, m in model.named_modules()
+        if isinstance(m, nn.ModuleList) and len(m) > 0 and name
+    ]
+    if not lists:
+        return []
+    _, name = max(lists)
+    return [f"{name}.{i}" for i in range(len(dict(model.named_modules())[name]))]
+
+
 def default_layers(model: nn.Module) -> list[str]:
-    """Names of every Linear / Conv module of ``model`` (the monitor adds the output itself)."""
+    """The layers the monitor hooks by default (it adds the output itself).
+
+    For a 🤗 transformer (a model with a ``config``), the outputs of its blocks (e.g.
+    ``bert.encoder.layer.0`` ... ``.11``), averaged over the tokens the attention mask keeps;
+    for any other model, every Linear / Conv module.
+    """
+    blocks = _transformer_blocks(model)
+    if blocks:
+        return blocks
     return [name for name, m in model.named_modules() if isinstance(m, _DEFAULT_TYPES) and name]
+
+
+def _token_mask(model: nn.Module, batch: torch.Tensor) -> torch.Tensor | None:
+    """The attention mask of a batch of a 🤗 model's token ids (from its pad id), else None."""
+    pad = getattr(getattr(model, "config", None), "pad_token_id", None)
+    is_ids = not batch.dtype.is_floating_point and batch.ndim == 2
+    if pad is not None and is_ids and getattr(model, "main_input_name", "") == "input_ids":
+        return (batch != pad).long()
+    return None
 
 
 def _output_tensor(out: Any) -> torch.Tensor:
@@ -55,9 +90,15 @@ def _output_tensor(out: Any) -> torch.Tensor:
     raise TypeError(f"cannot find the outputs (logits) in a model output of type {type(out)}")
 
 
-def _summarise(t: torch.Tensor, reduce_conv: str) -> torch.Tensor:
-    """Per-sample activations ``(n, d)``: conv maps are averaged over space unless flattened."""
+def _summarise(
+    t: torch.Tensor, reduce_conv: str, token_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-sample activations ``(n, d)``: conv maps are averaged over space unless flattened;
+    token states ``(n, tokens, d)`` are averaged over the tokens the mask keeps."""
     t = t.detach()
+    if token_mask is not None and t.ndim == 3 and t.shape[:2] == token_mask.shape:
+        m = token_mask.to(t.dtype).unsqueeze(-1)
+        return ((t * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)).float().cpu()
     if t.ndim > 2 and reduce_conv == "mean":
         t = t.flatten(2).mean(dim=2)
     return t.flatten(1).float().cpu()
@@ -94,8 +135,10 @@ class InformationPlaneMonitor:
         ``(x, y)``: model inputs ``(n, ...)`` and targets ``(n,)`` (the paper uses the first 5000
         training samples).
     layers : sequence of str, optional
-        Module names to hook. Default: every Linear / Conv module. The model output is always
-        recorded as layer ``"output"``.
+        Module names to hook. Default (:func:`default_layers`): a 🤗 transformer's blocks, else
+        every Linear / Conv module. The model output is always recorded as layer ``"output"``.
+        Token ids of a 🤗 model are passed with their attention mask (from the config's
+        ``pad_token_id``), and token states are averaged over the unmasked tokens.
     features : array-like or Reducer, optional
         GIB input features ``(n, N)`` of the probe, or a reducer (fitted on the probe if it is not
         yet). Default: the flattened probe inputs when they have at most 64 columns, otherwise
@@ -127,6 +170,11 @@ class InformationPlaneMonitor:
     resume : bool
         Continue the run ``run`` in an existing ``path``: no new header, measurement indices go
         on, kept activations of measurements without a record are dropped.
+    overwrite : bool
+        When ``path`` already holds records of ``run`` (and ``resume`` is False): drop them (the
+        file is rewritten without them; other runs stay) and start the run afresh. By default
+        the new run is recorded under the first free id ``run-2``, ``run-3``... with a warning,
+        never merged into the old one.
     null : int, default 1
         Shuffles of the shuffled-label null recorded beside every GIB and per-call IB term
         (``record["gib"][est]["null"]``: what the estimator reads with Q's rows permuted against
@@ -178,6 +226,7 @@ class InformationPlaneMonitor:
         reduce_conv: str = "mean",
         accelerator: Any = None,
         resume: bool = False,
+        overwrite: bool = False,
         losses: Mapping[str, Any] | None = None,
         null: int = 1,
         argmax_reading: bool = True,
@@ -250,6 +299,7 @@ class InformationPlaneMonitor:
             )
         self.layer_names = names
         self._capture: dict[str, list[torch.Tensor]] | None = None
+        self._token_mask: torch.Tensor | None = None
         self._handles = [modules[nm].register_forward_hook(self._hook(nm)) for nm in names]
         self._count = 0
         self._memory_activations: list[dict[str, np.ndarray]] = []
@@ -269,6 +319,8 @@ class InformationPlaneMonitor:
                     if int(f.stem[1:]) >= self._count:
                         f.unlink()  # kept for a measurement whose record did not survive
         elif self._is_main():
+            if self.path is not None and self.path.exists():
+                self.run = _fresh_run(self.path, self.run, overwrite)
             self._emit(
                 {
                     "kind": "header",
@@ -311,7 +363,7 @@ class InformationPlaneMonitor:
         def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
             if self._capture is not None:
                 self._capture.setdefault(name, []).append(
-                    _summarise(_output_tensor(output), self.reduce_conv)
+                    _summarise(_output_tensor(output), self.reduce_conv, self._token_mask)
                 )
 
         return hook
@@ -352,10 +404,13 @@ class InformationPlaneMonitor:
             with torch.no_grad():
                 for s in range(0, len(self.x), self.batch_size):
                     batch = self.x[s : s + self.batch_size].to(device)
-                    outputs.append(_output_tensor(model(batch)).detach().float().cpu())
+                    mask = self._token_mask = _token_mask(model, batch)
+                    out = model(batch) if mask is None else model(batch, attention_mask=mask)
+                    outputs.append(_output_tensor(out).detach().float().cpu())
             acts = {k: torch.cat(v).numpy() for k, v in self._capture.items()}
         finally:
             self._capture = None
+            self._token_mask = None
             for m, mode in modes.items():
                 m.train(mode)
         out = torch.cat(outputs)
@@ -597,6 +652,37 @@ def _run_range_records(
             }
         )
     return out
+
+
+def _fresh_run(path: Path, run: str, overwrite: bool) -> str:
+    """The run id a new run in ``path`` gets: ``run`` when unused (or overwritten), else the
+    first free ``run-k``, with a warning."""
+    records = read_records(path)
+    used = {str(r.get("run")) for r in records}
+    if run not in used:
+        return run
+    if overwrite:
+        kept = [r for r in records if str(r.get("run")) != run]
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        for r in kept:
+            append_record(tmp, r)
+        os.replace(tmp, path)  # atomic: the file holds either the old or the new records
+        old = _activations_dir(path, run)
+        if old.exists():
+            shutil.rmtree(old)
+        return run
+    k = 2
+    while f"{run}-{k}" in used:
+        k += 1
+    new = f"{run}-{k}"
+    warnings.warn(
+        f"{path} already holds run {run!r}; this run is recorded as {new!r} (pass resume=True "
+        "to continue the old run, or overwrite=True to replace it)",
+        UserWarning,
+        stacklevel=3,
+    )
+    return new
 
 
 def _activations_dir(path: Path, run: str) -> Path:

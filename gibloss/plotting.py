@@ -26,14 +26,17 @@ def _load(records_or_path: Any) -> list[dict[str, Any]]:
 
 
 def _norm(v: np.ndarray) -> np.ndarray:
+    """Min-max normalised to [0, 1]; a constant trajectory sits in the middle (0.5)."""
     span = v.max() - v.min()
-    return (v - v.min()) / span if span > 0 else np.zeros_like(v)
+    return (v - v.min()) / span if span > 0 else np.full_like(v, 0.5, dtype=float)
 
 
 def _norm_like(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """``v`` on the axis that :func:`_norm` gives ``ref``."""
     span = ref.max() - ref.min()
-    return (v - ref.min()) / span if span > 0 else np.zeros_like(v)
+    if span > 0:
+        return (v - ref.min()) / span
+    return 0.5 + (v - ref.min())  # around a constant reference (at 0.5): offsets in bits
 
 
 def plot_information_plane(
@@ -119,6 +122,14 @@ def plot_information_plane(
             if normalize:
                 if null is not None:  # the null on the run's own normalised axes
                     null = (_norm_like(null[0], xs), _norm_like(null[1], ys))
+                constant = [
+                    f"{name} constant at {v[0]:.3f} bits"
+                    for name, v in (("complexity", xs), ("prediction", ys))
+                    if v.size and np.ptp(v) == 0
+                ]
+                if constant:  # normalising cannot show it: say so on the panel
+                    ax.text(0.02, 0.98 - 0.06 * j, f"{layer}: " + "; ".join(constant),
+                            transform=ax.transAxes, fontsize=7, va="top")
                 xs, ys = _norm(xs), _norm(ys)
             if null is not None:
                 ax.plot(*null, color="0.45", lw=0.9, ls="--", zorder=1,

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA, KernelPCA
 
 from ._validation import _to_numpy, as_array
 
@@ -130,7 +129,9 @@ class PCAReducer(Reducer):
     ) -> None:
         super().__init__(n_components, max_fit_samples, random_state)
 
-    def _make(self, n_rows: int, n_cols: int) -> PCA:
+    def _make(self, n_rows: int, n_cols: int) -> Any:
+        from sklearn.decomposition import PCA
+
         solver = "randomized" if max(n_rows, n_cols) > 1000 else "full"
         return PCA(self.n_components, svd_solver=solver, random_state=self.random_state)
 
@@ -197,7 +198,9 @@ class KernelPCAReducer(Reducer):
             raise ValueError(f"`gamma` must be positive, got {gamma!r}")
         self.gamma = gamma
 
-    def _make(self, n_rows: int, n_cols: int) -> KernelPCA:
+    def _make(self, n_rows: int, n_cols: int) -> Any:
+        from sklearn.decomposition import KernelPCA
+
         gamma = self.gamma if self.gamma is not None else 1.0 / n_cols
         solver = "randomized" if n_rows > 1000 else "dense"
         return KernelPCA(

@@ -54,7 +54,9 @@ def main() -> None:
     cfg = recipe.config
     data = tishby_12bit(args.data_file)
     recipe.log(f"[activations] data: {data.description}")
-    hidden = 2 * (len(cfg["sizes"]) - 2)  # index of the last hidden activation in the Sequential
+    # mlp() alternates Linear and activation modules: with L = len(sizes) - 1 Linear layers the
+    # last hidden activation is module 2 (L - 1) - 1 (module 9 of the 12-10-7-5-4-3-2 net)
+    last_hidden = 2 * (len(cfg["sizes"]) - 2) - 1
     for act in cfg["activations"]:
         for seed in cfg["seeds"]:
             train_monitored(
@@ -69,7 +71,7 @@ def main() -> None:
                 batch_size=cfg["batch_size"],
                 loss_fn=lambda m, xb, yb: F.cross_entropy(m(xb), yb),
                 probe=(data.x_train, data.y_train),
-                monitor_kwargs={"layers": [str(hidden - 1)], "bins": cfg["bins"]},
+                monitor_kwargs={"layers": [str(last_hidden)], "bins": cfg["bins"]},
                 measure_every=cfg["measure_every"],
                 seed=seed,
             )
@@ -79,7 +81,7 @@ def main() -> None:
     body = ["| activation | GIB compression (cause; argmax-coded; r with H(Q)) "
             "| IB compression (per-call edges) | IB compression (run-wide range) |",
             "|---|---|---|---|"]
-    layer = str(hidden - 1)
+    layer = str(last_hidden)
     for act in cfg["activations"]:
         g = gib_readings(records, prefix=f"{act}/")
         i1 = compression_counts(records, "ib", prefix=f"{act}/", layer=layer)

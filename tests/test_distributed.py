@@ -57,3 +57,11 @@ def test_two_process_gib_loss_and_gradients_match_single_process(tmp_path: Path)
     for got, want in zip(results["memory_values"], expected, strict=True):
         assert float(got) == pytest.approx(float(want), abs=1e-6)
     assert float(expected[0]) != pytest.approx(float(expected[2]), abs=1e-6)
+
+
+def test_only_a_rendezvous_failure_is_retried() -> None:
+    from conftest import is_rendezvous_failure
+
+    assert is_rendezvous_failure("torch.distributed.DistNetworkError: ... EADDRINUSE")
+    assert not is_rendezvous_failure("Traceback ...\nAssertionError: gradients differ")
+    assert not is_rendezvous_failure("Signals.SIGSEGV: 11")

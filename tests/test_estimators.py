@@ -58,8 +58,73 @@ def test_binning_vectorised_equals_per_term(n_features, strategy, weighted, rng)
         assert ft.complement[0] == 0.0
 
 
-@pytest.mark.parametrize("est", [GaussianCopulaEstimator(), KDEEstimator()])
-@pytest.mark.parametrize("target_kind", ["discrete", "continuous"])
+def _gauss_entropy_bits(g: np.ndarray, w: np.ndarray) -> float:
+    """Bias-corrected weighted Gaussian entropy of one subset, from scratch (numpy, scipy)."""
+    from scipy.special import psi
+
+    n_eff = w.sum() ** 2 / np.square(w).sum()
+    mu = (w[:, None] * g).sum(0) / w.sum()
+    c = g - mu
+    cov = (w[:, None] * c).T @ c / w.sum() * n_eff / (n_eff - 1)
+    d = cov.shape[0]
+    assert n_eff > d + 1  # this reference has no shrinkage: keep the classes large
+    cov[np.diag_indices(d)] += 1e-6
+    h = np.log(np.diag(np.linalg.cholesky(cov))).sum() + 0.5 * d * (np.log(2 * np.pi) + 1)
+    k = np.arange(1, d + 1)
+    h -= d * (np.log(2) - np.log(n_eff - 1)) / 2 + (psi((n_eff - k) / 2) / 2).sum()
+    return h / np.log(2)
+
+
+def _naive_gaussian_copula_terms(x: np.ndarray, t: np.ndarray, w: np.ndarray):
+    """Every GIB term of the Gaussian copula against symbols, one subset at a time.
+
+    Independent of the package: scipy's average ranks and normal quantiles, numpy's Cholesky,
+    ``I = H(G) - sum_c p(c) H(G | c)`` clipped to ``[0, H(C)]``.
+    """
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    g = ndtri(rankdata(x, method="average", axis=0) / (x.shape[0] + 1))
+    classes = np.unique(t)
+    p = np.array([w[t == c].sum() for c in classes])
+    h_c = -(p * np.log2(p)).sum()
+
+    def mi(cols: list[int]) -> float:
+        h = _gauss_entropy_bits(g[:, cols], w)
+        cond = sum(
+            pc * _gauss_entropy_bits(g[t == c][:, cols], w[t == c] / pc)
+            for c, pc in zip(classes, p, strict=True)
+        )
+        return min(max(h - cond, 0.0), h_c)
+
+    n = x.shape[1]
+    single = np.array([mi([i]) for i in range(n)])
+    comp = np.array([mi([j for j in range(n) if j != i]) for i in range(n)])
+    return mi(list(range(n))), single, comp
+
+
+def test_gaussian_copula_terms_equal_an_independent_per_subset_implementation(rng) -> None:
+    n = 900
+    x = rng.normal(size=(n, 4))
+    x[:, 3] = np.round(x[:, 3])  # tied values
+    t = ((x[:, 0] + x[:, 1]) > 0).astype(np.int64) + rng.integers(0, 2, n)
+    w = rng.random(n)
+    w /= w.sum()
+    fast = GaussianCopulaEstimator().feature_terms(x, t[:, None], w)
+    whole, single, comp = _naive_gaussian_copula_terms(x, t, w)
+    assert fast.whole == pytest.approx(whole, abs=1e-9)
+    np.testing.assert_allclose(fast.single, single, atol=1e-9)
+    np.testing.assert_allclose(fast.complement, comp, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("est", "target_kind"),
+    [
+        (GaussianCopulaEstimator(), "continuous"),  # entropies of joint Gaussians, one by one
+        (KDEEstimator(), "discrete"),  # KDE's own per-term mutual information
+        (KDEEstimator(), "continuous"),
+    ],
+)
 def test_batched_equals_generic_loop(est: Estimator, target_kind: str, rng) -> None:
     n = 300
     x = rng.normal(size=(n, 4))
@@ -194,3 +259,36 @@ def test_copula_normalize_matches_scipy_rankdata(rng) -> None:
     ).astype(float)
     expected = ndtri(rankdata(a, method="average", axis=0) / 301)
     np.testing.assert_allclose(copula_normalize(a), expected, atol=1e-12)
+
+
+def test_a_subclass_that_implements_only_entropy_works_everywhere() -> None:
+    class Gaussian(gibloss.Estimator):
+        def entropy(self, a, weights=None):  # type: ignore[no-untyped-def]
+            cov = np.atleast_2d(np.cov(a.T, aweights=weights))
+            return 0.5 * np.log2(np.linalg.det(2 * np.pi * np.e * cov))
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    x = (2.0 * y - 1.0)[:, None] + rng.normal(size=(4000, 2))
+    # the Gaussian model's value: 0.5 log2(var(X) / var(X | Y)) = 0.5 log2(2) per column
+    mi = gibloss.mutual_information(x[:, [0]], y, Gaussian())
+    assert mi == pytest.approx(0.5, abs=0.03)
+    logits = np.stack([-x.sum(1), x.sum(1)], axis=1)
+    res = gibloss.gib(x, logits, y, estimator=Gaussian(), z_code="argmax")
+    assert np.all(res.single > 0.3)
+    np.testing.assert_allclose(res.complement, res.single[::-1])  # N = 2: X^{-1} is X^2
+    assert 0.0 < res.complexity <= res.diagnostics["h_q"]
+
+
+def test_gaussian_copula_limits_threads_only_when_asked(monkeypatch) -> None:
+    import torch
+
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    monkeypatch.setattr(torch, "set_num_threads", lambda k: calls.append(k))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 3)), rng.integers(0, 3, 300)
+    gibloss.GaussianCopulaEstimator().feature_terms(x, y[:, None])
+    assert calls == []  # the process-wide thread count is left alone by default
+    gibloss.GaussianCopulaEstimator(limit_threads=True).feature_terms(x, y[:, None])
+    assert calls == [1, 4]  # one thread during the call, restored after

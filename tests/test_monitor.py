@@ -180,3 +180,27 @@ def test_monitor_bad_probe() -> None:
         InformationPlaneMonitor(model, (x, y[:10]))
     with pytest.raises(TypeError, match="probe"):
         InformationPlaneMonitor(model, x)
+
+
+def test_a_second_run_to_the_same_file_gets_a_new_run_id_or_replaces_the_old(tmp_path) -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(60, 3), torch.randint(0, 2, (60,))
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    path = tmp_path / "m.jsonl"
+
+    def run_once(**kwargs) -> str:  # type: ignore[no-untyped-def]
+        with gibloss.InformationPlaneMonitor(model, (x, y), path=path, bins=5, **kwargs) as mon:
+            for epoch in range(2):
+                mon.measure(epoch=epoch)
+        return mon.run
+
+    assert run_once() == "run"
+    with pytest.warns(UserWarning, match="recorded as 'run-2'"):
+        assert run_once() == "run-2"
+    runs = [r["run"] for r in gibloss.read_records(path) if r["kind"] == "measurement"]
+    assert runs == ["run", "run", "run-2", "run-2"]  # two runs of two points, never merged
+    assert run_once(run="run-2", overwrite=True) == "run-2"
+    runs = [r["run"] for r in gibloss.read_records(path) if r["kind"] == "measurement"]
+    assert runs == ["run", "run", "run-2", "run-2"]  # the old run-2 replaced, run kept
+    headers = [r for r in gibloss.read_records(path) if r["kind"] == "header"]
+    assert [h["run"] for h in headers] == ["run", "run-2"]

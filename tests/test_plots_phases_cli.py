@@ -141,7 +141,7 @@ def test_cli_subprocess_entry_point_and_bad_input(tmp_path: Path) -> None:
     good = tmp_path / "good.jsonl"
     _fake_run(good, "s", *COMPRESS)
     r = subprocess.run(cmd + ["summary", str(good)], capture_output=True, text=True)
-    assert r.returncode == 0 and "## GIB" in r.stdout
+    assert r.returncode == 0 and "## GIB, estimator 'binning'" in r.stdout
 
 
 # --- the cause of a drop: saturation or compression -----------------------------------------
@@ -276,3 +276,22 @@ def test_records_of_0_1_read_under_either_gaussian_copula_name() -> None:
     assert estimator_entry(old_record, "gaussian_copula") == {"complexity": 1.0}
     assert estimator_entry(new_record, "gcmi") == {"complexity": 2.0}
     assert estimator_entry(new_record, "binning") is None
+
+
+def test_a_run_that_never_moves_is_drawn_in_the_middle_and_labelled(tmp_path) -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(80, 3), torch.randint(0, 2, (80,))
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    path = tmp_path / "m.jsonl"
+    with gibloss.InformationPlaneMonitor(model, (x, y), path=path, bins=5, null=0) as mon:
+        for epoch in range(3):  # no training: every point is the same
+            mon.measure(epoch=epoch)
+    fig = gibloss.plot_information_plane(path, kind="gib")
+    ax = fig.axes[0]
+    offsets = ax.collections[0].get_offsets()
+    np.testing.assert_allclose(offsets, 0.5)
+    texts = [t.get_text() for t in ax.texts]
+    assert any("complexity constant at" in t and "prediction constant at" in t for t in texts)
+    absolute = gibloss.plot_information_plane(path, kind="gib", normalize=False).axes[0]
+    value = gibloss.read_records(path)[1]["gib"]["binning"]["complexity"]
+    np.testing.assert_allclose(absolute.collections[0].get_offsets()[:, 0], value)

@@ -39,16 +39,26 @@ SMOKE = {
 
 
 def _run(
-    recipe: str, out: Path, *extra: str, launcher: list[str] | None = None, check: bool = True
+    recipe: str,
+    out: Path,
+    *extra: str,
+    launcher: list[str] | None = None,
+    check: bool = True,
+    interrupt_after: int | None = None,
 ) -> subprocess.CompletedProcess:
-    cmd = (launcher or [sys.executable]) + [
+    env = ENV
+    runner: list[str] = []
+    if interrupt_after is not None:  # die like a killed job after that many epochs
+        env = {**ENV, "GIBLOSS_TEST_INTERRUPT_AFTER": str(interrupt_after)}
+        runner = [str(ROOT / "tests" / "interrupting_runner.py")]
+    cmd = (launcher or [sys.executable]) + runner + [
         str(ROOT / "recipes" / f"{recipe}.py"),
         "--quick",
         "--output-dir",
         str(out),
         *extra,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -95,7 +105,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path: Path) -> None:
     full = tmp_path / "full"
     _run("activations", full, *flags)
     part = tmp_path / "part"
-    killed = _run("activations", part, *flags, "--interrupt-after", "17", check=False)
+    killed = _run("activations", part, *flags, check=False, interrupt_after=17)
     assert killed.returncode == 137  # died like a killed job, mid-way through the second seed
     assert not (part / "summary.md").exists()
     _run("activations", part, *flags, "--resume")

@@ -209,3 +209,21 @@ def test_gibloss_validates_options_at_construction(name: str, bad) -> None:
 def test_pmi_weights_names_mode() -> None:
     with pytest.raises(ValueError, match="`mode` must be one of"):
         gibloss.pmi_weights(np.array([0, 1, 0, 1]), np.array([0, 1, 1, 0]), mode="bogus")
+
+
+def test_import_gibloss_loads_no_sklearn_scipy_matplotlib_or_cli() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gibloss; "
+        "print(sorted(m for m in ('sklearn', 'scipy', 'matplotlib', 'gibloss.cli', "
+        "'gibloss.plotting') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    lazy = subprocess.run(
+        [sys.executable, "-c", "import gibloss; print(gibloss.plot_information_plane.__module__)"],
+        capture_output=True, text=True, check=True,
+    )
+    assert lazy.stdout.strip() == "gibloss.plotting"

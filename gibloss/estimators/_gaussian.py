@@ -27,7 +27,9 @@ __all__ = [
 
 @contextmanager
 def single_thread() -> Iterator[None]:
-    """Run torch ops on one intra-op thread (restored afterwards).
+    """Run torch ops on one intra-op thread (restored afterwards; process-wide meanwhile).
+
+    Used only where asked for (``GaussianCopulaEstimator(limit_threads=True)``).
 
     The batched factorisations here are of small matrices; on a CPU, torch's thread pool costs more
     than it gains on them and competes with numpy's BLAS threads (measured: exact GCMI ``gib()`` at

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 import numpy as np
 import torch
 
@@ -78,7 +80,13 @@ class GaussianCopulaEstimator(Estimator):
         Added to every covariance diagonal (copula-normalised scale, unit variance) for
         numerical stability.
     shrinkage : float, default 0.1
-        Shrinkage intensity towards ``tr(S)/d * I`` for classes with effective size ``<= d``.
+        Shrinkage intensity towards ``max(tr(S)/d, 1) * I`` for classes with effective size
+        ``<= d + 1`` (their covariance would be singular or nearly so).
+    limit_threads : bool, default False
+        Run the batched factorisations on one torch thread (restored afterwards). On a CPU the
+        factorisations of small matrices gain nothing from torch's thread pool, which competes
+        with numpy's BLAS threads; this is an opt-in because the thread count is process-wide
+        (another thread of the process using torch meanwhile sees it too).
 
     Examples
     --------
@@ -95,14 +103,26 @@ class GaussianCopulaEstimator(Estimator):
 
     name = "gaussian_copula"
 
-    def __init__(self, bias_correct: bool = True, ridge: float = 1e-6, shrinkage: float = 0.1):
+    def __init__(
+        self,
+        bias_correct: bool = True,
+        ridge: float = 1e-6,
+        shrinkage: float = 0.1,
+        limit_threads: bool = False,
+    ):
         if not ridge >= 0:
             raise ValueError(f"`ridge` must be non-negative, got {ridge!r}")
         if not 0.0 <= shrinkage <= 1.0:
             raise ValueError(f"`shrinkage` must lie in [0, 1], got {shrinkage!r}")
+        if not isinstance(limit_threads, bool):
+            raise TypeError(f"`limit_threads` must be a bool, got {type(limit_threads).__name__}")
         self.bias_correct = bool(bias_correct)
         self.ridge = float(ridge)
         self.shrinkage = float(shrinkage)
+        self.limit_threads = limit_threads
+
+    def _threads(self) -> AbstractContextManager[None]:
+        return single_thread() if self.limit_threads else nullcontext()
 
     # -- Gaussian building blocks ----------------------------------------------------------------
 
@@ -127,7 +147,7 @@ class GaussianCopulaEstimator(Estimator):
         Delegates to :func:`gibloss.estimators._gaussian.gaussian_entropies`, the same code the
         differentiable surrogate uses.
         """
-        with torch.no_grad(), single_thread():
+        with torch.no_grad(), self._threads():
             out = gaussian_entropies(
                 torch.as_tensor(np.asarray(covs), dtype=torch.float64),
                 torch.as_tensor(np.asarray(n_effs), dtype=torch.float64),
@@ -156,6 +176,12 @@ class GaussianCopulaEstimator(Estimator):
         g = self._prepare(a)
         return float(self._entropies(g, uniform_if_none(len(a), weights))[0])
 
+    def _mi_with_symbols(
+        self, a: np.ndarray, codes: np.ndarray, weights: np.ndarray | None
+    ) -> float:
+        """The whole term of :meth:`feature_terms` (one shrinkage decision for every cell)."""
+        return self.feature_terms(a, codes, weights).whole
+
     def feature_terms(
         self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
     ) -> FeatureTerms:
@@ -180,7 +206,7 @@ class GaussianCopulaEstimator(Estimator):
             # The Gaussian-copula GIB terms: the one implementation the surrogate also uses,
             # here with hard cells (the target's codes) and the sample weights as their mass.
             codes, _ = row_codes(target)
-            with torch.no_grad(), single_thread():
+            with torch.no_grad(), self._threads():
                 terms = class_conditional_terms(
                     torch.as_tensor(gk, dtype=torch.float64),
                     torch.as_tensor(codes),

@@ -28,11 +28,24 @@ Continuous pairs and entropies take no weights (a ``ValueError`` says so).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import digamma
-from sklearn.neighbors import KDTree
 
 from ._discrete import row_codes
 from .base import Estimator, uniform_if_none
+
+
+def _kdtree(points: np.ndarray):  # type: ignore[no-untyped-def]
+    """A Chebyshev-metric ``sklearn.neighbors.KDTree`` (imported on first use)."""
+    from sklearn.neighbors import KDTree
+
+    return KDTree(points, metric="chebyshev")
+
+
+def _digamma(v):  # type: ignore[no-untyped-def]
+    """``scipy.special.digamma`` (imported on first use: ``import gibloss`` stays light)."""
+    from scipy.special import digamma
+
+    return digamma(v)
+
 
 __all__ = ["KSGEstimator"]
 
@@ -112,9 +125,9 @@ class KSGEstimator(Estimator):
         z = self._prepare(a)
         if z.shape[1] == 0:
             return 0.0
-        dist, _ = KDTree(z, metric="chebyshev").query(z, k=self.k + 1)
+        dist, _ = _kdtree(z).query(z, k=self.k + 1)
         eps = 2.0 * dist[:, -1]
-        h = digamma(n) - digamma(self.k) + z.shape[1] * np.mean(np.log(eps))
+        h = _digamma(n) - _digamma(self.k) + z.shape[1] * np.mean(np.log(eps))
         # back to the original columns' scale
         sd = a.astype(np.float64).std(axis=0)
         h += np.log(sd[sd > 0]).sum()
@@ -129,12 +142,12 @@ class KSGEstimator(Estimator):
         if za.shape[1] == 0 or zb.shape[1] == 0:
             return 0.0
         joint = np.hstack([za, zb])
-        dist, _ = KDTree(joint, metric="chebyshev").query(joint, k=self.k + 1)
+        dist, _ = _kdtree(joint).query(joint, k=self.k + 1)
         radius = np.nextafter(dist[:, -1], 0.0)  # strictly inside the k-th neighbour's distance
-        n_a = KDTree(za, metric="chebyshev").query_radius(za, radius, count_only=True)
-        n_b = KDTree(zb, metric="chebyshev").query_radius(zb, radius, count_only=True)
+        n_a = _kdtree(za).query_radius(za, radius, count_only=True)
+        n_b = _kdtree(zb).query_radius(zb, radius, count_only=True)
         # the counts include the row itself: n_a + 1 in KSG's notation is n_a here
-        mi = digamma(self.k) + digamma(n) - np.mean(digamma(n_a) + digamma(n_b))
+        mi = _digamma(self.k) + _digamma(n) - np.mean(_digamma(n_a) + _digamma(n_b))
         return float(max(mi, 0.0) / _LN2)
 
     def _mi_with_symbols(
@@ -156,14 +169,14 @@ class KSGEstimator(Estimator):
             if rows.size < 2:
                 continue  # a symbol seen once has no neighbour of its own: left out, as in Ross
             k = min(self.k, rows.size - 1)
-            dist, _ = KDTree(z[rows], metric="chebyshev").query(z[rows], k=k + 1)
+            dist, _ = _kdtree(z[rows]).query(z[rows], k=k + 1)
             radius[rows] = np.nextafter(dist[:, -1], 0.0)
             n_c[rows] = rows.size
             k_used[rows] = k
             keep[rows] = True
         if not keep.any():
             return 0.0
-        tree = KDTree(z[keep], metric="chebyshev")
+        tree = _kdtree(z[keep])
         inside = tree.query_radius(z[keep], radius[keep])
         m = np.array([len(i) for i in inside], dtype=float)
         n_kept = int(keep.sum())
@@ -174,10 +187,10 @@ class KSGEstimator(Estimator):
         wk = wk / total
         mass = np.array([wk[i].sum() for i in inside])
         terms = (
-            digamma(n_kept)
-            - digamma(n_c[keep])
-            + digamma(k_used[keep])
-            - digamma(m)
+            _digamma(n_kept)
+            - _digamma(n_c[keep])
+            + _digamma(k_used[keep])
+            - _digamma(m)
             - np.log(n_kept * mass / m)
         )
         return float(max(np.dot(wk, terms), 0.0) / _LN2)

@@ -23,22 +23,27 @@ def make_monitor(
 
 
 def log_gib_loss(
-    accelerator: Any, loss: GIBLoss, step: int | None = None, prefix: str = "gibloss"
+    accelerator: Any, loss: GIBLoss, step: int | None = None, prefix: str = "gib_loss"
 ) -> dict[str, float]:
     """Log the terms of a GIBLoss's last call (no recomputation) through ``accelerator.log``.
 
-    Returns the logged scalars (``{prefix}/complexity``, ``/prediction``, ``/whole``, ``/h_q``).
-    Every process may call it; Accelerate logs on the main process.
+    These are the loss's surrogate values on the last training batch, named ``batch_*`` so that
+    they are not confused with the monitor's exact values on the probe
+    (``gib/<estimator>/complexity``). Returns the logged scalars:
+    ``{prefix}/batch_complexity`` (unweighted), ``{prefix}/batch_weighted`` (times the loss's
+    weight: what was added to the training loss), ``{prefix}/batch_prediction``,
+    ``{prefix}/batch_whole`` (``I(X; Q)``) and ``{prefix}/batch_h_q``. Every process may call
+    it; Accelerate logs on the main process.
     """
     if loss.last_terms is None:
         raise RuntimeError("the GIBLoss has not been called yet; nothing to log")
     t = loss.last_terms
     scalars = {
-        f"{prefix}/complexity": float(t.complexity.mean()),
-        f"{prefix}/weighted": loss.weight * float(t.complexity.mean()),
-        f"{prefix}/prediction": float(t.prediction),
-        f"{prefix}/whole": float(t.whole),
-        f"{prefix}/h_q": float(t.h_q),
+        f"{prefix}/batch_complexity": float(t.complexity.mean()),
+        f"{prefix}/batch_weighted": loss.weight * float(t.complexity.mean()),
+        f"{prefix}/batch_prediction": float(t.prediction),
+        f"{prefix}/batch_whole": float(t.whole),
+        f"{prefix}/batch_h_q": float(t.h_q),
     }
     accelerator.log(scalars, step=step)
     return scalars

@@ -13,12 +13,17 @@ __all__ = ["GIBTrainer", "GIBTrainerCallback"]
 
 
 class GIBTrainer(Trainer):
-    """A 🤗 ``Trainer`` whose loss is the model's loss plus a :class:`~gibloss.GIBLoss`.
+    """A 🤗 ``Trainer`` whose training loss is the model's loss plus a :class:`~gibloss.GIBLoss`.
 
-    Each batch must carry the GIB features of its rows under ``feature_key`` (precomputed once,
-    served beside the inputs); they are removed from the batch before the model's
-    forward. Under multi-process training the loss gathers the global batch itself. The GIB terms
-    of the last step are logged with the Trainer's logs (``gib/complexity``).
+    Each training batch must carry the GIB features of its rows under ``feature_key``
+    (precomputed once, served beside the inputs); they are removed from the batch before the
+    model's forward. Under multi-process training the loss gathers the global batch itself. The
+    loss's value on the last training batch is logged with the Trainer's logs as
+    ``gib_loss/batch_complexity`` (not to be confused with a monitor's exact values on a probe).
+
+    Evaluation reports the model's own loss (``eval_loss``) unless ``gib_in_eval=True``, which
+    adds the GIB term there too; then the evaluation rows need their features as well. Missing
+    features are reported at construction, from the first row of each dataset.
 
     Parameters
     ----------
@@ -28,14 +33,45 @@ class GIBTrainer(Trainer):
         The regulariser.
     feature_key : str
         Batch key of the features (default ``"gib_features"``).
+    gib_in_eval : bool
+        Add the GIB term to ``eval_loss`` (default False: the task loss alone).
     """
 
     def __init__(
-        self, *args: Any, gib_loss: GIBLoss, feature_key: str = "gib_features", **kwargs: Any
+        self,
+        *args: Any,
+        gib_loss: GIBLoss,
+        feature_key: str = "gib_features",
+        gib_in_eval: bool = False,
+        **kwargs: Any,
     ) -> None:
+        if not isinstance(gib_loss, GIBLoss):
+            raise TypeError(f"`gib_loss` must be a GIBLoss, got {type(gib_loss).__name__}")
         super().__init__(*args, **kwargs)
         self.gib_loss = gib_loss
         self.feature_key = feature_key
+        self.gib_in_eval = bool(gib_in_eval)
+        self._check_rows(self.train_dataset, "train_dataset")
+        if self.gib_in_eval:
+            evals = self.eval_dataset
+            named = evals.items() if isinstance(evals, dict) else [("eval_dataset", evals)]
+            for name, dataset in named:
+                self._check_rows(dataset, str(name))
+
+    def _check_rows(self, dataset: Any, name: str) -> None:
+        """Fail now, not after an epoch, when the rows lack their GIB features."""
+        if dataset is None:
+            return
+        try:
+            row = dataset[0]
+        except (TypeError, IndexError, KeyError, NotImplementedError):
+            return  # an iterable dataset: checked at the first batch
+        if isinstance(row, dict) and self.feature_key not in row:
+            raise ValueError(
+                f"`{name}` rows have no {self.feature_key!r} (keys: {sorted(row)}): serve the "
+                "GIB features of each row beside its inputs"
+                + ("" if name == "train_dataset" else ", or pass gib_in_eval=False")
+            )
 
     def _set_signature_columns_if_needed(self) -> None:
         # keep the feature column when the Trainer drops inputs the model does not take
@@ -50,20 +86,25 @@ class GIBTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
-        if self.feature_key not in inputs:
+        inputs = dict(inputs)
+        features = inputs.pop(self.feature_key, None)
+        outputs = model(**inputs)
+        with_gib = model.training or self.gib_in_eval
+        if not with_gib:
+            loss = outputs.loss  # evaluation: the task loss alone
+        elif features is None:
             raise KeyError(
                 f"the batch has no {self.feature_key!r}: serve the GIB features of each "
                 "row beside its inputs"
             )
-        inputs = dict(inputs)
-        features = inputs.pop(self.feature_key)
-        outputs = model(**inputs)
-        loss = outputs.loss + self.gib_loss(features, outputs.logits, inputs["labels"])
+        else:
+            loss = outputs.loss + self.gib_loss(features, outputs.logits, inputs["labels"])
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if self.gib_loss.last_terms is not None and "loss" in logs:
-            logs = {**logs, "gib/complexity": float(self.gib_loss.last_terms.complexity.mean())}
+            value = float(self.gib_loss.last_terms.complexity.mean())
+            logs = {**logs, "gib_loss/batch_complexity": value}
         super().log(logs, *args, **kwargs)
 
 
