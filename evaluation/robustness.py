@@ -348,12 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     if data.standin:
         lines += [f"> **Data: {data.description}.** All numbers are from this stand-in.", ""]
     lines += ["## Answer", "", " ".join(answer), ""]
+    optimiser = f"{cfg.get('optimizer') or 'adam'}, lr {cfg.get('lr') or 1e-3:g}"
     model_desc = (
-        f"ResNet-20, {cfg['epochs']} epochs, SGD with crops and flips; GIBLoss features: "
-        "KPCA-50 of the images"
+        f"ResNet-20, {cfg['epochs']} epochs, {optimiser}, with crops and flips; GIBLoss "
+        "features: KPCA-50 of the images"
         if cfg["dataset"] == "cifar10"
         else f"{n_in}-{'-'.join(map(str, cfg['hidden']))}-10 tanh MLP, {cfg['epochs']} epochs, "
-        f"Adam; GIBLoss features: PCA-{cfg['pca_components']} of the pixels"
+        f"{optimiser}; GIBLoss features: PCA-{cfg['pca_components']} of the pixels"
     )
     lines += [
         "## Accuracy under attack",

@@ -145,7 +145,12 @@ class Recipe:
     """
 
     def __init__(
-        self, name: str, args: argparse.Namespace, paper: dict[str, Any], quick: dict[str, Any]
+        self,
+        name: str,
+        args: argparse.Namespace,
+        paper: dict[str, Any],
+        quick: dict[str, Any],
+        resolve: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         from accelerate import Accelerator
 
@@ -158,6 +163,8 @@ class Recipe:
             value = getattr(args, key, None)
             if value is not None:
                 config[key] = value
+        if resolve is not None:  # settings that follow from others (e.g. the dataset's lr)
+            resolve(config)
         config["seeds"] = list(args.seeds) if args.seeds else config.get("seeds", [0])
         config["quick"] = bool(args.quick)
         config["data_dir"] = str(args.data_dir) if args.data_dir else None

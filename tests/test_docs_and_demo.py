@@ -37,12 +37,26 @@ def test_every_page_is_covered() -> None:
     assert fences <= {"python", "bash", "text"}, f"unexpected code fences {fences}"
 
 
+@pytest.fixture(scope="module")
+def docs_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder that looks like the repository (links to its files) and keeps the outputs.
+
+    The pages' commands write to ``runs/...`` relative to where they run; running them here
+    keeps the checkout untouched, and a second test session starts from nothing.
+    """
+    work = tmp_path_factory.mktemp("docs-work")
+    for entry in ROOT.iterdir():
+        if entry.name not in (".git", "runs", "site"):
+            (work / entry.name).symlink_to(entry)
+    return work
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", CODE_PAGES)
-def test_page_code_blocks_run(page: str, monkeypatch) -> None:
+def test_page_code_blocks_run(page: str, monkeypatch, docs_workdir: Path) -> None:
     path = ROOT / page
     py_blocks, sh_blocks = _blocks(path, "python"), _blocks(path, "bash")
-    monkeypatch.chdir(ROOT)  # outputs go to runs/ (git-ignored)
+    monkeypatch.chdir(docs_workdir)  # outputs go to a temporary runs/
     for block in py_blocks:
         exec(compile(block, page, "exec"), {"__name__": "__docs__"})
     env = {
@@ -57,7 +71,12 @@ def test_page_code_blocks_run(page: str, monkeypatch) -> None:
                 continue
             _ALREADY_RUN.add(cmd)
             r = subprocess.run(
-                ["bash", "-c", cmd], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+                ["bash", "-c", cmd],
+                cwd=docs_workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
             )
             assert r.returncode == 0, (
                 f"{page}: `{cmd}` failed\n{r.stdout[-2000:]}{r.stderr[-2000:]}"

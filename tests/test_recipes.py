@@ -161,3 +161,19 @@ def test_regularised_vs_plain_cifar10_path(tmp_path: Path) -> None:
         "plain_seed0.pt",
     ]
     assert "STAND-IN: digit-derived 3x32x32" in (out / "summary.md").read_text()
+
+
+def test_regularised_vs_plain_records_the_optimiser_that_trains() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "rvp", ROOT / "recipes" / "regularised_vs_plain.py"
+    )
+    rvp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rvp)  # type: ignore[union-attr]
+    cifar = {**rvp.PAPER, "dataset": "cifar10"}
+    rvp.resolve_optimizer(cifar)
+    assert cifar["lr"] == 0.1 and cifar["optimizer"].startswith("sgd")
+    mnist = dict(rvp.PAPER)
+    rvp.resolve_optimizer(mnist)
+    assert mnist["lr"] == 1e-3 and mnist["optimizer"] == "adam"
