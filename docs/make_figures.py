@@ -41,7 +41,7 @@ def main(out_dir: Path) -> Path:
     fig = gibloss.plot_information_plane(records, kind="gib")
     path = out_dir / "information-plane.png"
     fig.savefig(path, dpi=100)
-    from gibloss.cli import summary_table
+    from gibloss.summary import summary_table
 
     print(summary_table(gibloss.read_records(records)).split("## IB")[0])  # the caption's numbers
     records.unlink()

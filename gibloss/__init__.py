@@ -39,12 +39,12 @@ from .reduction import KernelPCAReducer, PCAReducer
 _LAZY = {
     "plot_feature_terms": "plotting",
     "plot_information_plane": "plotting",
-    "summary_table": "cli",
+    "summary_table": "summary",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .cli import summary_table
     from .plotting import plot_feature_terms, plot_information_plane
+    from .summary import summary_table
 
 
 def __getattr__(name: str) -> Any:

@@ -18,6 +18,27 @@ __all__ = ["DEFAULT_MEMORY", "GIBLoss"]
 #: Default ``memory`` of the Gaussian-copula GIBLoss: cell sums over about fifty batches.
 DEFAULT_MEMORY = 0.98
 
+#: The arguments a GIBLoss passes to :func:`gibloss.functional.gib_terms` at every call.
+_OPTIONS = (
+    "estimator",
+    "beta",
+    "pmi",
+    "temperature",
+    "variant",
+    "bins",
+    "z_bins",
+    "reducer",
+    "q",
+    "shrinkage",
+    "ridge",
+    "bias_correct",
+    "dtype",
+    "gather",
+    "null",
+    "validate",
+    "reduction",
+)
+
 
 class GIBLoss(nn.Module):
     """Trainable GIB regulariser: ``forward(x, outputs, y)`` returns ``weight * complexity``.
@@ -167,25 +188,11 @@ class GIBLoss(nn.Module):
             validate=validate,
             memory_decay=memory,
         )
-        self.estimator = estimator
         self.weight = float(weight)
-        self.beta = beta
-        self.pmi = pmi
-        self.temperature = temperature
-        self.variant = variant
-        self.bins = bins
-        self.z_bins = z_bins
-        self.reduction = reduction
-        self.reducer = reducer
-        self.q = q
         self.memory = float(memory)
-        self.shrinkage = shrinkage
-        self.ridge = ridge
-        self.bias_correct = bias_correct
-        self.dtype = dtype
-        self.gather = gather
-        self.null = null
-        self.validate = validate
+        values = locals()
+        for name in _OPTIONS:  # every other argument, validated above, kept under its own name
+            setattr(self, name, values[name])
         self._moments: CellMoments | None = None
         self.last_terms: GIBTerms | None = None
 
@@ -195,25 +202,11 @@ class GIBLoss(nn.Module):
 
     def _gib_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`gibloss.functional.gib_terms` for this loss."""
-        return {
-            "estimator": self.estimator,
-            "beta": self.beta,
-            "pmi": self.pmi,
-            "temperature": self.temperature,
-            "variant": self.variant,
-            "bins": self.bins if self.estimator == "binning" else None,  # features are binned
-            "z_bins": self.z_bins,
-            "reducer": self.reducer,
-            "q": self.q,
-            "shrinkage": self.shrinkage,
-            "ridge": self.ridge,
-            "bias_correct": self.bias_correct,
-            "dtype": self.dtype,
-            "gather": self.gather,
-            "null": self.null,
-            "validate": self.validate,
-            "reduction": self.reduction,
-        }
+        options = {name: getattr(self, name) for name in _OPTIONS}
+        if self.estimator != "binning":
+            options["bins"] = None  # only binning bins the features
+        return options
+
     def terms(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> GIBTerms:
         """All differentiable terms of one call (no weight applied); updates the memory."""
         terms = gib_terms(

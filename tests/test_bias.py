@@ -161,7 +161,7 @@ def test_monitor_records_the_shuffled_null_and_summary_subtracts_it(tmp_path) ->
     assert abs(g["prediction"] - g["null"]["prediction"]) < 0.1
     assert len(g["null"]["single"]) == mon.features.shape[1]
     assert rec1["gib"]["binning"]["null"]["complexity"] >= 0
-    from gibloss.cli import summary_table
+    from gibloss.summary import summary_table
 
     text = summary_table(gibloss.read_records(path))
     assert "end − null: complexity" in text

@@ -14,8 +14,9 @@ import torch
 
 import gibloss
 import gibloss.records
-from gibloss.cli import main, summary_table
+from gibloss.cli import main
 from gibloss.records import append_record
+from gibloss.summary import summary_table
 
 
 def _fake_run(path: Path, run: str, complexity, prediction) -> None:
