@@ -42,7 +42,6 @@ __all__ = [
     "epoch_batches",
     "recipe_parser",
     "restore_rng",
-    "set_seed",
     "train_monitored",
 ]
 
@@ -72,13 +71,6 @@ def recipe_parser(description: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is present")
     return p
-
-
-def set_seed(seed: int) -> None:
-    """Seed Python, numpy and torch."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 - the global state other code may draw from
-    torch.manual_seed(seed)
 
 
 def capture_rng() -> dict[str, Any]:
@@ -337,8 +329,10 @@ def train_monitored(
     measured ``k`` times at evenly spaced batches (record epochs ``epoch + j / k``).
     ``epoch_offset`` is added to recorded epochs (for a run in phases).
     """
+    from accelerate.utils import set_seed
+
     acc = recipe.accelerator
-    set_seed(seed)
+    set_seed(seed)  # Python, numpy, torch (and CUDA): Accelerate's, not a copy of it
     model = make_model()
     opt = make_optimizer(model)
     sched = make_scheduler(opt) if make_scheduler else None
