@@ -499,6 +499,7 @@ def check_options(
     null: bool = True,
     validate: bool = True,
     memory_decay: float = 0.0,
+    reduction: str | None = None,
 ) -> None:
     """Validate the keyword options of :func:`gib_terms` (also used by ``GIBLoss.__init__``).
 
@@ -548,6 +549,7 @@ def check_options(
             raise TypeError(f"`{name}` must be a bool, got {type(flag).__name__}")
     if dtype not in (torch.float32, torch.float64):
         raise TypeError(f"`dtype` must be torch.float32 or torch.float64, got {dtype!r}")
+    _check_reduction(reduction)
 
 
 def _check_outputs(outputs: Any, validate: bool) -> None:
@@ -563,14 +565,19 @@ def _check_outputs(outputs: Any, validate: bool) -> None:
         raise ValueError("`outputs` contains NaN or infinite values")
 
 
+def _check_reduction(reduction: str | None) -> None:
+    """0.1's ``reduction``: ``None`` or one of its three values."""
+    if reduction is not None and reduction not in _DEPRECATED_REDUCTIONS:
+        raise ValueError(
+            f"`reduction` (deprecated) must be one of {_DEPRECATED_REDUCTIONS}, got {reduction!r}"
+        )
+
+
 def _deprecated_reduction(reduction: str | None, variant: str) -> tuple[str, bool]:
     """Map 0.1's ``reduction`` onto ``variant`` (and whether to return the per-feature vector)."""
     if reduction is None:
         return variant, False
-    if reduction not in _DEPRECATED_REDUCTIONS:
-        raise ValueError(
-            f"`reduction` (deprecated) must be one of {_DEPRECATED_REDUCTIONS}, got {reduction!r}"
-        )
+    _check_reduction(reduction)
     if reduction == "sum_vs_whole":
         warn_renamed("reduction='sum_vs_whole'", "variant='sum_vs_whole'", stacklevel=4)
         return "sum_vs_whole", False

@@ -155,13 +155,6 @@ class GIBLoss(nn.Module):
             or weight < 0
         ):
             raise ValueError(f"`weight` must be a non-negative finite number, got {weight!r}")
-        if reduction is not None:
-            if reduction not in ("mean", "sum_vs_whole", "none"):
-                raise ValueError(
-                    "`reduction` (deprecated) must be one of ('mean', 'sum_vs_whole', 'none'), "
-                    f"got {reduction!r}"
-                )
-            # validated here, mapped (with its DeprecationWarning) by gib_terms at each call
         if reducer is not None and not callable(getattr(reducer, "transform", None)):
             raise TypeError(
                 f"`reducer` must be a fitted reducer with a transform() method, got "
@@ -187,6 +180,7 @@ class GIBLoss(nn.Module):
             null=null,
             validate=validate,
             memory_decay=memory,
+            reduction=reduction,  # validated here, mapped (with its warning) at each call
         )
         self.weight = float(weight)
         self.memory = float(memory)
