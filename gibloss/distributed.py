@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["gather_batch", "is_distributed", "world_size"]
+__all__ = ["barrier", "gather_batch", "is_distributed", "is_main_process", "world_size"]
 
 
 def is_distributed(group: dist.ProcessGroup | None = None) -> bool:
@@ -28,6 +28,24 @@ def is_distributed(group: dist.ProcessGroup | None = None) -> bool:
 def world_size(group: dist.ProcessGroup | None = None) -> int:
     """Number of processes (1 when not distributed)."""
     return dist.get_world_size(group) if is_distributed(group) else 1
+
+
+def is_main_process(accelerator: Any = None) -> bool:
+    """Whether this process writes shared files: the accelerator's main process, else rank 0 of
+    an initialised process group, else (a single process) True."""
+    if accelerator is not None:
+        return bool(accelerator.is_main_process)
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return True
+
+
+def barrier(accelerator: Any = None) -> None:
+    """Wait for every process (through ``accelerator`` when given); no-op for a single process."""
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    elif dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 def _gather_sizes(n: int, device: torch.device, group: dist.ProcessGroup | None) -> list[int]:

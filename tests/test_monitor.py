@@ -204,3 +204,55 @@ def test_a_second_run_to_the_same_file_gets_a_new_run_id_or_replaces_the_old(tmp
     assert runs == ["run", "run", "run-2", "run-2"]  # the old run-2 replaced, run kept
     headers = [r for r in gibloss.read_records(path) if r["kind"] == "header"]
     assert [h["run"] for h in headers] == ["run", "run-2"]
+
+
+def test_the_three_parts_compose_to_the_monitor(tmp_path: Path) -> None:
+    """Recorder -> record function -> store, used by hand, give the monitor's record."""
+    from gibloss.monitor import ActivationRecorder, Probe, RunStore, measurement_record
+
+    model, x, y = _setup()
+    _train_steps(model, x, y)
+    model.train()
+    with ActivationRecorder(model, ["0", "2"]) as recorder:
+        acts, out = recorder(x)
+        assert model.training  # the recorder restores the training flags
+        assert sorted(acts) == ["0", "2", "output"] and acts["0"].shape == (300, 8)
+    assert all(len(m._forward_hooks) == 0 for m in model.modules())
+    probe = Probe.from_data((x, y))
+    est = [gibloss.get_estimator("binning", bins=10)]
+    by_hand = measurement_record(acts, out, probe, estimators=est)
+    # the pure function reads the same numbers as the measures it composes
+    direct = gibloss.gib(x.numpy(), out.numpy(), y.numpy(), estimator="binning", bins=10)
+    assert by_hand["gib"]["binning"]["complexity"] == pytest.approx(direct.complexity)
+    assert by_hand["gib"]["binning"]["null"]["complexity"] >= 0
+    store = RunStore(tmp_path / "s.jsonl", "by-hand")
+    store.write_header({"note": "parts"})
+    store.append({"kind": "measurement", "run": store.run, "index": 0} | by_hand)
+    with InformationPlaneMonitor(
+        model, (x, y), layers=["0", "2"], bins=10, conventions=("per_call",)
+    ) as mon:
+        rec = mon.measure()
+    for key in ("loss", "accuracy", "ib", "gib"):
+        assert rec[key] == by_hand[key], key
+    stored = gibloss.read_records(tmp_path / "s.jsonl")
+    assert [r["kind"] for r in stored] == ["header", "measurement"]
+    assert stored[1]["gib"] == json.loads(json.dumps(by_hand["gib"]))
+
+
+def test_run_store_resume_continues_indices_and_drops_orphan_activations(tmp_path: Path) -> None:
+    from gibloss.monitor import RunStore
+
+    path = tmp_path / "r.jsonl"
+    store = RunStore(path, "a")
+    store.write_header({})
+    for i in range(2):
+        store.keep({"output": np.zeros((4, 2))}, step=i, epoch=None)
+        store.append({"kind": "measurement", "run": "a", "index": i})
+        store.next_index += 1
+    store.keep({"output": np.ones((4, 2))}, step=2, epoch=None)  # crashed before its record
+    again = RunStore(path, "a", resume=True)
+    assert again.run == "a" and again.next_index == 2
+    again.write_header({})  # a resumed run has its header already
+    acts, meta = again.kept()
+    assert [m["index"] for m in meta] == [0, 1] and len(acts) == 2
+    assert [r["kind"] for r in gibloss.read_records(path)] == ["header"] + ["measurement"] * 2
