@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-def _to_numpy(a: Any, name: str) -> np.ndarray:
+def to_numpy(a: Any, name: str) -> np.ndarray:
     """Convert numpy arrays, torch tensors and nested sequences to a numpy array."""
     try:
         import torch
@@ -60,7 +60,7 @@ def as_array(a: Any, name: str, *, min_samples: int = 2) -> np.ndarray:
         Shape ``(n, d)``. Integer and bool arrays keep an integer dtype (symbols); everything else
         is float64.
     """
-    arr = _to_numpy(a, name)
+    arr = to_numpy(a, name)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"`{name}` must be numeric or bool, got dtype {arr.dtype}")
     if arr.ndim == 1:
@@ -95,7 +95,7 @@ def as_labels(a: Any, name: str, *, n_classes: int | None = None) -> np.ndarray:
     ValueError
         When the shape is not ``(n,)`` or a label lies outside ``[0, n_classes)``.
     """
-    arr = _to_numpy(a, name)
+    arr = to_numpy(a, name)
     if arr.dtype.kind == "f":
         raise TypeError(
             f"`{name}` must hold integer class labels, got float dtype {arr.dtype}; "
@@ -120,7 +120,7 @@ def as_weights(w: Any, n: int, name: str = "weights") -> np.ndarray | None:
     """Validate optional per-sample weights and return them normalised to sum to one."""
     if w is None:
         return None
-    arr = _to_numpy(w, name)
+    arr = to_numpy(w, name)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"`{name}` must be numeric, got dtype {arr.dtype}")
     arr = np.asarray(arr, dtype=np.float64).reshape(-1) if arr.ndim <= 1 else arr

@@ -17,7 +17,7 @@ from ._deprecation import keyword_only_since, warn_renamed
 from ._validation import as_array, as_weights, check_same_length
 from .bias import check_bias_correction, miller_madow, permutations, shuffled_mean
 from .bootstrap import bootstrap_counts, check_n_boot, percentile_interval
-from .estimators import BinningEstimator, Estimator, GaussianCopulaEstimator, get_estimator
+from .estimators import Estimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
 from .estimators.base import FeatureTerms
 from .pmi import Z_CODES, binary_logits, build_q, output_confidence, pmi_mass
@@ -187,7 +187,7 @@ def mutual_information(
     1.0
     """
     est = get_estimator(estimator, **options)
-    check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
+    check_bias_correction(bias_correction, n_shuffles, est.discrete)
     aa, bb = as_array(a, "a"), as_array(b, "b")
     n = check_same_length(a=aa, b=bb)
     w = as_weights(weights, n)
@@ -248,7 +248,7 @@ def synergy(
     if variant not in _VARIANTS:
         raise ValueError(f"`variant` must be one of {_VARIANTS}, got {variant!r}")
     est = get_estimator(estimator, **options)
-    check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
+    check_bias_correction(bias_correction, n_shuffles, est.discrete)
     xa, ya = as_array(x, "x"), as_array(y, "y")
     n = check_same_length(x=xa, y=ya)
     terms, _ = _corrected_terms(
@@ -341,7 +341,7 @@ class IBResult:
 
 def default_z_code(est: Estimator) -> str:
     """What ``z_code="auto"`` resolves to for an estimator (see :func:`gib`)."""
-    return "probs" if isinstance(est, BinningEstimator) else "argmax"
+    return est.default_z_code
 
 
 def _check_predictions(za: np.ndarray, y: Any) -> None:
@@ -388,7 +388,7 @@ def _resolve_bins(
         options["bins"] = bins
     est = get_estimator(estimator, stacklevel=6, **options)
     if z_bins is None:
-        z_bins = est.bins if isinstance(est, BinningEstimator) else 30
+        z_bins = int(getattr(est, "bins", 30)) if est.discrete else 30
     if not isinstance(z_bins, (int, np.integer)) or isinstance(z_bins, bool) or z_bins < 1:
         raise ValueError(f"`z_bins` must be a positive integer, got {z_bins!r}")
     return est, int(z_bins)
@@ -518,7 +518,7 @@ def gib(
     auto = z_code == "auto"
     if auto:
         z_code = default_z_code(est)
-    check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
+    check_bias_correction(bias_correction, n_shuffles, est.discrete)
     check_n_boot(n_boot, level)
     if n_boot and sampling != "weighted":
         raise ValueError(f"`n_boot` needs sampling='weighted', got sampling={sampling!r}")
@@ -665,16 +665,13 @@ def _soft_gib(
 
     from .functional import gib_terms
 
-    if isinstance(est, GaussianCopulaEstimator):
-        surrogate = "gaussian_copula"
-        opts = {"shrinkage": est.shrinkage, "ridge": est.ridge, "bias_correct": est.bias_correct}
-    elif isinstance(est, BinningEstimator) and est.strategy == "uniform":
-        surrogate, opts = "binning", {"bins": est.bins}
-    else:
+    relaxed = est.relaxation()
+    if relaxed is None:
         raise ValueError(
             "`z_code`='soft' needs estimator 'binning' (uniform strategy) or "
             f"'gaussian_copula', got {est!r}"
         )
+    surrogate, opts = relaxed
     if q not in ("cell", "z"):
         raise ValueError(f"`q` must be 'cell' or 'z' with z_code='soft', got {q!r}")
     if sampling != "weighted":
@@ -783,7 +780,7 @@ def ib(
     (1.0, 1.0)
     """
     est = get_estimator(estimator, **options)
-    check_bias_correction(bias_correction, n_shuffles, isinstance(est, BinningEstimator))
+    check_bias_correction(bias_correction, n_shuffles, est.discrete)
     check_n_boot(n_boot, level)
     xa, ta, ya = as_array(x, "x"), as_array(t, "t"), as_array(y, "y")
     n = check_same_length(x=xa, t=ta, y=ya)
@@ -791,7 +788,7 @@ def ib(
     if x_code not in ("rows", "binned"):
         raise ValueError(f"`x_code` must be 'rows' or 'binned', got {x_code!r}")
     diagnostics: dict[str, Any] = {}
-    if isinstance(est, BinningEstimator):
+    if est.discrete:
         if x_code == "rows" and xa.dtype.kind not in "iu":
             _, inv = np.unique(xa, axis=0, return_inverse=True)
             xa = inv.reshape(-1, 1).astype(np.int64)

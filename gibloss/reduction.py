@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import _to_numpy, as_array
+from ._validation import as_array, to_numpy
 
 __all__ = ["KernelPCAReducer", "PCAReducer", "Reducer"]
 
@@ -36,7 +36,7 @@ class Reducer:
 
     @staticmethod
     def _flat(x: Any, name: str = "x") -> np.ndarray:
-        arr = _to_numpy(x, name)
+        arr = to_numpy(x, name)
         if arr.ndim < 2:
             raise ValueError(
                 f"`{name}` must have shape (n, ...) with at least 2 dims, got {arr.shape}"

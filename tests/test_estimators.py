@@ -292,3 +292,31 @@ def test_gaussian_copula_limits_threads_only_when_asked(monkeypatch) -> None:
     assert calls == []  # the process-wide thread count is left alone by default
     gibloss.GaussianCopulaEstimator(limit_threads=True).feature_terms(x, y[:, None])
     assert calls == [1, 4]  # one thread during the call, restored after
+
+
+def test_the_estimator_interface_says_what_the_measures_need() -> None:
+    """Measures ask an estimator (discrete, default_z_code, relaxation), never its class."""
+    import gibloss
+
+    b, g = gibloss.BinningEstimator(bins=7), gibloss.GaussianCopulaEstimator(ridge=1e-6)
+    assert (b.discrete, b.default_z_code) == (True, "probs")
+    assert b.relaxation() == ("binning", {"bins": 7})
+    assert not g.discrete and g.default_z_code == "argmax"
+    opts = {"shrinkage": 0.1, "ridge": 1e-6, "bias_correct": True}
+    assert g.relaxation() == ("gaussian_copula", opts)
+    assert gibloss.BinningEstimator(bins=7, strategy="quantile").relaxation() is None
+    assert gibloss.KDEEstimator().relaxation() is None
+
+    class Gaussian(gibloss.Estimator):  # a user's estimator: continuous, no relaxation
+        def entropy(self, a, weights=None):  # type: ignore[no-untyped-def]
+            cov = np.atleast_2d(np.cov(a.T, aweights=weights))
+            return 0.5 * np.log2(np.linalg.det(2 * np.pi * np.e * cov))
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    z = rng.normal(size=(400, 2))
+    y = rng.integers(0, 2, 400)
+    r = gibloss.gib(x, z, y, estimator=Gaussian())  # z coded by its argmax, as declared
+    assert r.diagnostics["n_z_codes"] <= 2
+    with pytest.raises(ValueError, match="z_code`='soft'"):
+        gibloss.gib(x, z, y, estimator=Gaussian(), z_code="soft")

@@ -75,6 +75,23 @@ class Estimator(ABC):
 
     #: short name of the string shortcuts (``"binning"``, ``"kde"``, ``"gaussian_copula"``, ...)
     name: str = "estimator"
+    #: whether the estimator counts discrete states (it then has ``bins``, ``codes(a)`` and
+    #: ``partitions(x)``): the Miller–Madow correction applies, and IB reads X as the identity
+    #: of the input rows
+    discrete: bool = False
+    #: what ``gib(..., z_code="auto")`` codes model outputs as with this estimator
+    default_z_code: str = "argmax"
+
+    def relaxation(self) -> tuple[str, dict[str, Any]] | None:
+        """The differentiable surrogate whose hard, no-gradient case this estimator is.
+
+        Returns
+        -------
+        tuple or None
+            ``(estimator, options)`` of :func:`gibloss.functional.gib_terms`, or None when
+            the estimator has no relaxation (``gib(..., z_code="soft")`` then raises).
+        """
+        return None
 
     @abstractmethod
     def entropy(self, a: np.ndarray, weights: np.ndarray | None = None) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,6 +65,8 @@ class BinningEstimator(Estimator):
     """
 
     name = "binning"
+    discrete = True
+    default_z_code = "probs"
 
     def __init__(
         self,
@@ -91,6 +94,10 @@ class BinningEstimator(Estimator):
         self.width = None if width is None else float(width)
 
     # -- discretisation --------------------------------------------------------------------------
+
+    def relaxation(self) -> tuple[str, dict[str, Any]] | None:
+        """Soft binning over the same number of equal-width bins (uniform strategy only)."""
+        return ("binning", {"bins": self.bins}) if self.strategy == "uniform" else None
 
     def discretize(self, a: np.ndarray) -> np.ndarray:
         """Integer bin codes ``(n, d)`` (each column's codes start at 0)."""

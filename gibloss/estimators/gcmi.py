@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import numpy as np
 import torch
@@ -120,6 +121,11 @@ class GaussianCopulaEstimator(Estimator):
         self.ridge = float(ridge)
         self.shrinkage = float(shrinkage)
         self.limit_threads = limit_threads
+
+    def relaxation(self) -> tuple[str, dict[str, Any]] | None:
+        """The class-conditional Gaussian copula with soft Q cells and the same options."""
+        opts = {"shrinkage": self.shrinkage, "ridge": self.ridge, "bias_correct": self.bias_correct}
+        return "gaussian_copula", opts
 
     def _threads(self) -> AbstractContextManager[None]:
         return single_thread() if self.limit_threads else nullcontext()

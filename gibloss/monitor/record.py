@@ -170,7 +170,7 @@ def measurement_record(
         "gib": {},
     }
     for est in estimators:
-        x_side = probe.x_codes if isinstance(est, BinningEstimator) else probe.features
+        x_side = probe.x_codes if est.discrete else probe.features
         record["ib"][est.name] = (
             {
                 layer: _ib_terms(est, x_side, t, probe.y_np, null) | {"convention": "per_call"}
