@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from typing import Any
 
 import torch
@@ -89,8 +90,8 @@ class GIBLoss(nn.Module):
         :func:`gibloss.functional.gib_terms`, ``memory_decay``). Default 0.98 for the Gaussian
         copula (about fifty batches), 0 for binning. At batch sizes with fewer rows per Q
         cell than features, a batch-only estimate puts every term at its ``H(Q)`` bound. The
-        memory is not part of ``state_dict``: after a resume it refills within about
-        ``1 / (1 - memory)`` steps. :meth:`measure` never uses it.
+        remembered sums are the loss's ``state_dict`` (extra state), so a checkpoint that saves
+        the loss resumes training exactly. :meth:`measure` never uses them.
     shrinkage, ridge, bias_correct
         Gaussian-copula options, as in :class:`gibloss.GaussianCopulaEstimator`.
     dtype : torch.dtype, default torch.float64
@@ -193,6 +194,25 @@ class GIBLoss(nn.Module):
     def reset_memory(self) -> None:
         """Forget the Gaussian cell sums remembered from earlier batches."""
         self._moments = None
+
+    def get_extra_state(self) -> dict[str, torch.Tensor]:
+        """The remembered Gaussian cell sums (empty without memory), for ``state_dict``."""
+        if self._moments is None:
+            return {}
+        return {f.name: getattr(self._moments, f.name).detach() for f in fields(CellMoments)}
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore the cell sums of :meth:`get_extra_state` (``load_state_dict``)."""
+        if not isinstance(state, dict):
+            raise TypeError(
+                f"a GIBLoss state must be a dict of tensors, got {type(state).__name__}"
+            )
+        names = {f.name for f in fields(CellMoments)}
+        if state and set(state) != names:
+            raise ValueError(
+                f"a GIBLoss memory state has keys {sorted(names)}, got {sorted(state)}"
+            )
+        self._moments = CellMoments(**state) if state else None
 
     def _gib_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`gibloss.functional.gib_terms` for this loss."""

@@ -310,3 +310,24 @@ def test_finite_gradients_with_exactly_hard_memberships(estimator: str) -> None:
     hard = (F.one_hot(logits.argmax(1), 3).double() * 1000.0).requires_grad_(True)
     gib_complexity(x, hard, y, estimator=estimator).backward()
     assert torch.isfinite(hard.grad).all()
+
+
+def test_memory_is_state_dict_so_a_resumed_loss_continues_exactly() -> None:
+    """A checkpoint of the loss (state_dict) carries its remembered cell sums."""
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+    batches = [(x[i : i + 16], torch.randn(16, 3), y[i : i + 16]) for i in range(0, 64, 16)]
+    full = GIBLoss()
+    for b in batches[:2]:
+        full(*b)
+    state = {k: v.clone() for k, v in full.state_dict()["_extra_state"].items()}
+    resumed = GIBLoss()
+    assert resumed.state_dict()["_extra_state"] == {}  # no memory yet
+    resumed.load_state_dict({"_extra_state": state})
+    fresh = GIBLoss()  # what a resume without the memory would compute
+    for b in batches[2:]:
+        a, r, f = full(*b), resumed(*b), fresh(*b)
+        assert torch.equal(a, r)
+    assert not torch.equal(a, f)  # the memory matters, so the check above can fail
+    with pytest.raises(ValueError, match="memory state has keys"):
+        resumed.load_state_dict({"_extra_state": {"s0": state["s0"]}})
