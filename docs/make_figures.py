@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
 import gibloss
-from gibloss.models import mlp
+from gibloss._recipes.models import mlp
 
 
 def main(out_dir: Path) -> Path:

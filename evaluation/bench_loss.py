@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from gibloss import GIBLoss
-from gibloss.models import cifar_resnet
+from gibloss._recipes.models import cifar_resnet
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
 from gibloss import InformationPlaneMonitor, KernelPCAReducer, PCAReducer
-from gibloss.models import cifar_resnet, mlp
+from gibloss._recipes.models import cifar_resnet, mlp
 
 
 def _epoch(model, opt, x, y, batch):

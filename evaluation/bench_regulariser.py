@@ -54,7 +54,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import gibloss
-from gibloss.models import mlp
+from gibloss._recipes.models import mlp
 
 SURROGATES = {"binning": "binning", "gaussian_copula": "gaussian_copula"}
 Q_READINGS = ("cell", "z")

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -51,20 +50,10 @@ from scipy.stats import t as student_t  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import gibloss  # noqa: E402
+from gibloss._recipes import study  # noqa: E402
 from gibloss.pmi import output_confidence  # noqa: E402
 from gibloss.records import estimator_entry  # noqa: E402
 from gibloss.robustness import evaluate_robustness, mean_ci, paired_ci  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _recipe_module():
-    spec = importlib.util.spec_from_file_location(
-        "regularised_vs_plain", ROOT / "recipes" / "regularised_vs_plain.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
 
 
 def _fmt(m: float, lo: float, hi: float) -> str:
@@ -145,16 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.key_eps not in args.eps:
         args.eps = sorted({*args.eps, args.key_eps})
     key = args.key_eps
-    mod = _recipe_module()
     cfg.setdefault("dataset", "mnist")
-    data, x_train, x_test = mod.load(cfg)
+    data, x_train, x_test = study.load(cfg)
     n_in = x_train.shape[1]
-    last_hidden = mod.ib_layer(cfg)
+    last_hidden = study.ib_layer(cfg)
     records = gibloss.read_records(run_dir / "metrics.jsonl")
     complexity = final_complexities(records, last_hidden)
     seeds = cfg["seeds"]
     settings = cfg["settings"]
-    kinds = {st: mod.parse_setting(st)[0] for st in settings}
+    kinds = {st: study.parse_setting(st)[0] for st in settings}
 
     # -- evaluate every model -------------------------------------------------------------------
     results: dict[str, dict[int, gibloss.robustness.RobustnessResult]] = {}
@@ -164,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     show = not os.environ.get("GIBLOSS_NO_PROGRESS")
     for setting, seed in tqdm(jobs, desc="attacks", disable=not show):
         path = run_dir / "models" / f"{setting.replace(':', '-')}_seed{seed}.pt"
-        model = mod.build_model(cfg, n_in)
+        model = study.build_model(cfg, n_in)
         model.load_state_dict(torch.load(path, map_location="cpu"))
         res = evaluate_robustness(
             model, x_test, data.y_test, args.eps, pgd_steps=args.pgd_steps,

@@ -1,8 +1,9 @@
 """Adversarial robustness: clean, FGSM, PGD and Square accuracy through torchattacks.
 
 Models are evaluated the RobustBench way: they take inputs in ``[0, 1]`` (any normalisation happens
-inside the model, e.g. :class:`gibloss.models.Normalized`) and run in eval mode. Inputs outside
-``[0, 1]`` and models whose outputs do not fit the labels are rejected with a clear error.
+inside the model, e.g. a first module that subtracts the mean and divides by the standard
+deviation) and run in eval mode. Inputs outside ``[0, 1]`` and models whose outputs do not fit the
+labels are rejected with a clear error.
 """
 
 from __future__ import annotations
@@ -205,8 +206,8 @@ def evaluate_robustness(
     model : torch.nn.Module
         Takes inputs in ``[0, 1]`` and returns logits; evaluated in eval mode (its mode is
         restored afterwards). A model trained on normalised inputs is wrapped so that the
-        normalisation happens inside, e.g. ``gibloss.models.Normalized(model, mean, std)``: the
-        budgets then stay in input units.
+        normalisation happens inside (a first module that subtracts the mean and divides by the
+        standard deviation): the budgets then stay in input units.
     x, y : torch.Tensor
         Inputs in ``[0, 1]`` and integer labels.
     eps : float or sequence of float

@@ -3,7 +3,7 @@
 Method (paper §1 and Fig. 2, after Shwartz-Ziv & Tishby 2017 and Saxe et al. 2018). The 12-bit
 task: all 4096 patterns of 12 binary inputs with binary labels (the original ``var_u.mat`` with
 ``--data-file``; otherwise a cyclic-symmetric stand-in labelling, see
-``gibloss.data.tishby_12bit``).
+``gibloss._recipes.data.tishby_12bit``).
 The 12-10-7-5-4-3-2 network is trained with tanh, ReLU, softplus, swish and leaky ReLU hidden units.
 Every ``measure_every`` epochs, on the training set, the monitor records IB of the last hidden layer
 (binning, 30 bins; per-call edges and one run-wide range, the convention Saxe et al.'s "IB
@@ -19,15 +19,16 @@ import torch
 import torch.nn.functional as F
 
 import gibloss
-from gibloss.data import tishby_12bit
-from gibloss.experiment import (
+from gibloss._recipes.data import tishby_12bit
+from gibloss._recipes.experiment import (
     Recipe,
     compression_counts,
+    compression_sentence,
     gib_readings,
     recipe_parser,
     train_monitored,
 )
-from gibloss.models import mlp
+from gibloss._recipes.models import mlp
 
 PAPER = {
     "activations": ["tanh", "relu", "softplus", "swish", "leaky_relu"],
@@ -69,7 +70,7 @@ def main() -> None:
                 y=data.y_train,
                 epochs=cfg["epochs"],
                 batch_size=cfg["batch_size"],
-                loss_fn=lambda m, xb, yb: F.cross_entropy(m(xb), yb),
+                batch_loss=lambda m, b: F.cross_entropy(m(b["x"]), b["y"]),
                 probe=(data.x_train, data.y_train),
                 monitor_kwargs={"layers": [str(last_hidden)], "bins": cfg["bins"]},
                 measure_every=cfg["measure_every"],
@@ -89,17 +90,13 @@ def main() -> None:
                                 convention="run_range")
         body.append(f"| {act} | {g['cell']} | {i1[0]}/{i1[1]} | {i2[0]}/{i2[1]} |")
         runs = [f"{act}/seed{s}" for s in cfg["seeds"]]
-        recipe.save_figure(gibloss.plot_information_plane(records, "gib", runs=runs),
-                           f"gib_{act}.png")
-        recipe.save_figure(gibloss.plot_information_plane(
-            records, "ib", runs=runs, layers=[layer], convention="run_range"), f"ib_{act}.png")
+        recipe.save_planes(records, act, runs, ib={"layers": [layer], "convention": "run_range"})
     last = [r for r in records
             if r.get("kind") == "measurement" and r["epoch"] == cfg["epochs"] - 1]
     acc = {r["run"]: r["accuracy"] for r in last}
     body += ["", "Final training accuracy per run: "
              + ", ".join(f"{k} {v:.3f}" for k, v in sorted(acc.items())) + ".",
-             "", "Compression = the complexity falls by ≥ 10 % of its range and ≥ 0.05 bits from "
-             "its peak after fitting (`gibloss.compression`). Its cause is \"saturation\" when "
+             "", compression_sentence() + " Its cause is \"saturation\" when "
              "the weighted entropy of Q fell with it while the argmax-coded complexity (Z coded "
              "by the decision alone) did not, \"compression\" otherwise. r(complexity, H(Q)) is "
              "the correlation over time of the GIB complexity with H(Q), per run. Planes: "

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 import gibloss
 import gibloss.records
-from gibloss.data import mnist
-from gibloss.experiment import Recipe, recipe_parser, train_monitored
-from gibloss.models import mlp
+from gibloss._recipes.data import mnist
+from gibloss._recipes.experiment import Recipe, recipe_parser, train_monitored
+from gibloss._recipes.models import mlp
 
 PAPER = {
     "eps": [0.01, 0.1, 1.0],
@@ -78,7 +78,7 @@ def main() -> None:
                 y=data.y_train,
                 epochs=cfg["epochs"],
                 batch_size=cfg["batch_size"],
-                loss_fn=lambda m, xb, yb, eps=eps: fgsm_loss(m, xb, yb, eps),
+                batch_loss=lambda m, b, eps=eps: fgsm_loss(m, b["x"], b["y"], eps),
                 probe=probe,
                 monitor_kwargs={"layers": [last_hidden], "bins": cfg["bins"],
                                 "features": probe[0]},

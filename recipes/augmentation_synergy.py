@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from scipy.stats import pearsonr
 
 import gibloss
-from gibloss.data import cifar10
-from gibloss.experiment import Recipe, recipe_parser, train_monitored
-from gibloss.models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, crop_flip
+from gibloss._recipes.data import cifar10
+from gibloss._recipes.experiment import Recipe, recipe_parser, train_monitored
+from gibloss._recipes.models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, crop_flip
 
 PAPER = {
     "depths": [20, 32, 44, 56, 68, 80, 92, 110],
@@ -90,7 +90,7 @@ def main() -> None:
             teacher = train_monitored(
                 recipe, tag=f"teacher{depth}_seed{seed}", run=f"teacher{depth}/seed{seed}",
                 x=data.x_train, y=data.y_train, augment=crop_flip,
-                loss_fn=lambda m, xb, yb: F.cross_entropy(m(xb), yb), probe=probe,
+                batch_loss=lambda m, b: F.cross_entropy(m(b["x"]), b["y"]), probe=probe,
                 monitor_kwargs={"layers": [], "features": features, "bins": cfg["bins"]},
                 **common,
             )
@@ -104,7 +104,7 @@ def main() -> None:
             student = train_monitored(
                 recipe, tag=f"student{depth}_seed{seed}", run=f"student{depth}/seed{seed}",
                 x=data.x_train, y=soft,
-                loss_fn=lambda m, xb, pb: -(pb * F.log_softmax(m(xb), 1)).sum(1).mean(),
+                batch_loss=lambda m, b: -(b["y"] * F.log_softmax(m(b["x"]), 1)).sum(1).mean(),
                 probe=(probe[0], soft[: cfg["probe_size"]].argmax(1)),
                 monitor_kwargs={"layers": [], "features": features, "bins": cfg["bins"],
                                 "conventions": ("per_call",)},

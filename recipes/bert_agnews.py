@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import gibloss
-from gibloss.data import agnews
-from gibloss.experiment import (
+from gibloss._recipes.data import agnews
+from gibloss._recipes.experiment import (
     Recipe,
     compression_counts,
     gib_readings,
@@ -115,7 +115,7 @@ def main() -> None:
     common = dict(batch_size=cfg["batch_size"], measure_per_epoch=cfg["measure_per_epoch"],
                   make_optimizer=lambda m: torch.optim.AdamW(
                       m.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"]),
-                  loss_fn=lambda m, xb, yb: F.cross_entropy(m(xb), yb))
+                  batch_loss=lambda m, b: F.cross_entropy(m(b["x"]), b["y"]))
     monitor = {"layers": [], "features": data.x_train[:probe_n].numpy(), "bins": cfg["bins"],
                "conventions": ("per_call",), "batch_size": 256}
     for seed in cfg["seeds"]:
@@ -156,10 +156,7 @@ def main() -> None:
         body.append(f"| {proto} | {g['cell']} | {i[0]}/{i[1]} "
                     f"| {ms[0]['accuracy']:.3f} → {ms[-1]['accuracy']:.3f} |")
         runs = [f"{proto}/seed{s}" for s in cfg["seeds"]]
-        recipe.save_figure(gibloss.plot_information_plane(records, "gib", runs=runs),
-                           f"gib_{proto.replace('+', '_')}.png")
-        recipe.save_figure(gibloss.plot_information_plane(records, "ib", runs=runs),
-                           f"ib_{proto.replace('+', '_')}.png")
+        recipe.save_planes(records, proto.replace("+", "_"), runs)
     starts = {}
     for proto in ("standard", "unlearning+finetune"):
         first = next(r for r in records if r.get("kind") == "measurement"

@@ -24,24 +24,28 @@ features = KPCA-50 (RBF, gamma = 1/3072) fitted once on at most 5000 training im
 batches from ``--data-dir``, else the digit-derived stand-in. Models take flattened inputs in
 [0, 1] in both cases.
 
+The script reads top to bottom like an Accelerate example: configuration, data, then for each
+setting and seed the model, optimiser, ``accelerator.prepare``, the epochs, the monitor call and
+the checkpoint (``accelerator.save_state``). A killed run continues with ``--resume``.
+
 Run: ``accelerate launch recipes/regularised_vs_plain.py [--quick]``, then
 ``python evaluation/robustness.py runs/regularised_vs_plain``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate.utils import set_seed
 
 import gibloss
-from gibloss import GIBLoss
-from gibloss.data import Dataset, cifar10, mnist
-from gibloss.experiment import Recipe, recipe_parser, train_monitored
-from gibloss.models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, crop_flip, mlp
+from gibloss import GIBLoss, InformationPlaneMonitor
+from gibloss._recipes.experiment import Recipe, epoch_batches, recipe_parser
+from gibloss._recipes.models import crop_flip
+from gibloss._recipes.study import KINDS, build_model, ib_layer, load, parse_setting
 
 PAPER = {
     "dataset": "mnist",
@@ -71,80 +75,48 @@ QUICK = {
     "seeds": [0, 1],
 }
 
-#: The kinds of setting, ``"<kind>:<value>"`` (``"plain"`` has no value):
-#: GIBLoss with either surrogate (value = weight), label smoothing (value = smoothing), the
-#: confidence penalty of Pereyra et al. 2017, cross-entropy minus value x the softmax entropy,
-#: and FGSM adversarial training (value = eps; half clean, half adversarial loss), the positive
-#: control: a setting known to raise robustness.
-KINDS = ("plain", "gaussian_copula", "soft_binning", "label_smoothing", "confidence", "fgsm_train")
+Batch = dict[str, torch.Tensor]  # "x": inputs in [0, 1], "features": GIB features, "y": labels
 
 
-def parse_setting(setting: str) -> tuple[str, float]:
-    """``"plain"`` or ``"<kind>:<value>"`` with a kind of :data:`KINDS`."""
-    if setting == "plain":
-        return "plain", 0.0
-    kind, _, value = setting.partition(":")
-    if kind not in KINDS[1:] or not value:
-        raise ValueError(f"a setting is 'plain' or '<kind>:<value>' with kind in {KINDS[1:]}, "
-                         f"got {setting!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError(f"the value of setting {setting!r} must be a non-negative number")
-    return kind, v
-
-
-def make_loss(setting: str, n_in: int) -> Callable[..., torch.Tensor]:
-    """``loss_fn(model, rows, labels)`` of one setting; rows are ``[pixels | GIB features]``."""
+def make_gib_loss(setting: str) -> GIBLoss | None:
+    """The GIBLoss of a GIB setting (None for the others)."""
     kind, value = parse_setting(setting)
-    surrogate = kind in ("gaussian_copula", "soft_binning")
+    if kind not in ("gaussian_copula", "soft_binning") or value == 0:
+        return None
     estimator = "binning" if kind == "soft_binning" else kind  # the setting names the relaxation
-    gib = GIBLoss(estimator=estimator, weight=value) if surrogate and value > 0 else None
+    return GIBLoss(estimator=estimator, weight=value)
 
-    def loss_fn(m: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        x = xb[:, :n_in]
+
+def make_loss(
+    setting: str, gib: GIBLoss | None
+) -> Callable[[torch.nn.Module, Batch], torch.Tensor]:
+    """``batch_loss(model, batch)`` of one setting (see ``gibloss._recipes.study.KINDS``)."""
+    kind, value = parse_setting(setting)
+
+    def batch_loss(m: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        x, y = batch["x"], batch["y"]
         if kind == "fgsm_train":
             net = getattr(m, "module", m)  # craft outside DDP's hooks; only x's gradient is used
             xr = x.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(F.cross_entropy(net(xr), yb), xr)
+            (g,) = torch.autograd.grad(F.cross_entropy(net(xr), y), xr)
             x_adv = (x + value * g.sign()).clamp(0.0, 1.0).detach()
             # one forward over clean and adversarial rows: one graph for DDP to reduce
-            return F.cross_entropy(m(torch.cat([x, x_adv])), torch.cat([yb, yb]))
+            return F.cross_entropy(m(torch.cat([x, x_adv])), torch.cat([y, y]))
         logits = m(x)
         if kind == "label_smoothing":
-            return F.cross_entropy(logits, yb, label_smoothing=value)
-        loss = F.cross_entropy(logits, yb)
+            return F.cross_entropy(logits, y, label_smoothing=value)
+        loss = F.cross_entropy(logits, y)
         if kind == "confidence":
             entropy = -(F.softmax(logits, 1) * F.log_softmax(logits, 1)).sum(1).mean()
             return loss - value * entropy
         if gib is not None:
-            return loss + gib(xb[:, n_in:], logits, yb)
+            return loss + gib(batch["features"], logits, y)
         return loss
 
-    return loss_fn
+    return batch_loss
 
 
-def load(cfg: dict) -> tuple[Dataset, torch.Tensor, torch.Tensor]:
-    """The data, flattened train and test inputs in [0, 1]."""
-    data = cifar10(cfg["data_dir"]) if cfg["dataset"] == "cifar10" else mnist(cfg["data_dir"])
-    return data, data.x_train.flatten(1), data.x_test.flatten(1)
-
-
-def build_model(cfg: dict, n_in: int) -> torch.nn.Module:
-    """The compared model; it takes flattened inputs in [0, 1]."""
-    if cfg["dataset"] == "cifar10":
-        return torch.nn.Sequential(
-            torch.nn.Unflatten(1, (3, 32, 32)),
-            Normalized(cifar_resnet(20), CIFAR10_MEAN, CIFAR10_STD),
-        )
-    return mlp([n_in, *cfg["hidden"], 10], "tanh")
-
-
-def ib_layer(cfg: dict) -> str:
-    """The monitored representation: the last 20-unit layer of the MLP, the ResNet's logits."""
-    return "output" if cfg["dataset"] == "cifar10" else str(2 * len(cfg["hidden"]) - 1)
-
-
-def features(cfg: dict, x_train: torch.Tensor) -> torch.Tensor:
+def gib_features(cfg: dict, x_train: torch.Tensor) -> torch.Tensor:
     """GIB features of every training row, from a reducer fitted once."""
     if cfg["dataset"] == "cifar10":
         red = gibloss.KernelPCAReducer(50, gamma=1.0 / x_train.shape[1], max_fit_samples=5000)
@@ -153,6 +125,13 @@ def features(cfg: dict, x_train: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(np.concatenate(parts), dtype=torch.float32)
     pca = gibloss.PCAReducer(cfg["pca_components"]).fit(x_train)
     return torch.as_tensor(pca.transform(x_train), dtype=torch.float32)
+
+
+def make_optimizer(cfg: dict, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Adam on MNIST; SGD with momentum 0.9 and weight decay 5e-4 on CIFAR-10."""
+    if cfg["dataset"] == "cifar10":
+        return torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=0.9, weight_decay=5e-4)
+    return torch.optim.Adam(model.parameters(), lr=cfg["lr"])
 
 
 def resolve_optimizer(cfg: dict) -> None:
@@ -167,6 +146,7 @@ def resolve_optimizer(cfg: dict) -> None:
 
 
 def main() -> None:
+    # -- configuration: the paper's defaults, then --quick, then explicit flags ------------------
     parser = recipe_parser(__doc__.splitlines()[0])
     parser.add_argument(
         "--settings",
@@ -178,68 +158,93 @@ def main() -> None:
     parser.add_argument("--dataset", choices=("mnist", "cifar10"), default=None)
     args = parser.parse_args()
     recipe = Recipe("regularised_vs_plain", args, PAPER, QUICK, resolve=resolve_optimizer)
-    cfg = recipe.config
+    cfg, accelerator = recipe.config, recipe.accelerator
+
+    # -- data: inputs in [0, 1], labels, and each row's GIB features (a batch field) ------------
     data, x_train, _ = load(cfg)
     recipe.log(f"[regularised_vs_plain] data: {data.description}")
-    feats = features(cfg, x_train)
-    n_in = x_train.shape[1]
-    # rows carry their GIB features beside the pixels: [pixels | features]
-    rows = torch.cat([x_train, feats], dim=1)
-    last_hidden = ib_layer(cfg)
+    features = gib_features(cfg, x_train)
     cifar = cfg["dataset"] == "cifar10"
-
-    def augment(xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        images = crop_flip(xb[:, :n_in].view(-1, 3, 32, 32), gen).flatten(1)
-        return torch.cat([images, xb[:, n_in:]], dim=1)
-
-    def optimizer(m: torch.nn.Module) -> torch.optim.Optimizer:
-        if cifar:
-            return torch.optim.SGD(m.parameters(), lr=cfg["lr"], momentum=0.9, weight_decay=5e-4)
-        return torch.optim.Adam(m.parameters(), lr=cfg["lr"])
-
+    train = {"x": x_train, "features": features, "y": data.y_train}
+    train = {k: v.to(accelerator.device) for k, v in train.items()}
+    probe = (x_train[:5000], data.y_train[:5000])
     (recipe.out / "models").mkdir(parents=True, exist_ok=True)
+
     for setting in cfg["settings"]:
-        loss_fn = make_loss(setting, n_in)
         for seed in cfg["seeds"]:
-            model = train_monitored(
-                recipe,
-                tag=f"{setting}_seed{seed}".replace(":", "-"),
-                run=f"{setting}/seed{seed}",
-                make_model=lambda: build_model(cfg, n_in),
-                make_optimizer=optimizer,
-                x=rows,
-                y=data.y_train,
-                epochs=cfg["epochs"],
-                batch_size=cfg["batch_size"],
-                loss_fn=loss_fn,
-                augment=augment if cifar else None,
-                probe=(x_train[:5000], data.y_train[:5000]),
-                monitor_kwargs={
-                    "layers": [] if cifar else [last_hidden],
-                    "features": feats[:5000].numpy(),
-                    "estimators": ("binning", "gaussian_copula"),
-                    "bins": cfg["bins"],
-                    "conventions": ("per_call",),
-                },
-                measure_every=cfg["measure_every"],
-                seed=seed,
+            run, tag = f"{setting}/seed{seed}", f"{setting}_seed{seed}".replace(":", "-")
+            # -- model, optimiser, loss, prepare; resume from this run's checkpoint -------------
+            set_seed(seed)
+            model = build_model(cfg, x_train.shape[1])
+            optimizer = make_optimizer(cfg, model)
+            gib = make_gib_loss(setting)  # one per run: its memory is part of the run's state
+            batch_loss = make_loss(setting, gib)
+            stateful = {"gib_loss": gib} if gib is not None else {}
+            accelerator.free_memory()  # the checkpoint holds this run's model and optimiser
+            model, optimizer = accelerator.prepare(model, optimizer)
+            progress = recipe.load_checkpoint(tag, stateful)
+            start = 0 if progress is None else progress["epoch"] + 1
+            if progress is not None and progress["done"]:
+                recipe.log(f"[regularised_vs_plain] {run}: finished earlier, skipped")
+                start = cfg["epochs"]
+            elif progress is not None:  # records after the checkpoint are measured again
+                recipe.truncate_metrics(progress["metrics_bytes"])
+            monitor = InformationPlaneMonitor(
+                model,
+                probe,
+                layers=[] if cifar else [ib_layer(cfg)],
+                features=features[:5000].numpy(),
+                estimators=("binning", "gaussian_copula"),
+                bins=cfg["bins"],
+                conventions=("per_call",),
+                path=recipe.metrics_path,
+                run=run,
+                accelerator=accelerator,
+                resume=progress is not None,
             )
+
+            # -- the epochs -----------------------------------------------------------------
+            for epoch in recipe.progress(range(start, cfg["epochs"]), desc=run):
+                model.train()
+                # this process's shard of each global batch, in an order fixed by (seed, epoch)
+                batches = epoch_batches(
+                    len(x_train), cfg["batch_size"], seed, epoch, recipe.rank, recipe.world
+                )
+                crops = torch.Generator().manual_seed(seed * 7919 + epoch)
+                for idx in batches:
+                    batch = {k: v[idx] for k, v in train.items()}
+                    if cifar:  # crops and flips; the features describe the un-augmented image
+                        images = batch["x"].view(-1, 3, 32, 32)
+                        batch["x"] = crop_flip(images, crops).flatten(1)
+                    loss = batch_loss(model, batch)
+                    optimizer.zero_grad()
+                    accelerator.backward(loss)
+                    optimizer.step()
+                last = epoch == cfg["epochs"] - 1
+                if epoch % cfg["measure_every"] == 0 or last:
+                    monitor.measure(epoch=epoch)
+                    if last:
+                        monitor.close()  # before the checkpoint that marks the run done
+                    state = {"epoch": epoch, "metrics_bytes": recipe.metrics_bytes(), "done": last}
+                    recipe.save_checkpoint(tag, state, stateful)
+                recipe.epoch_done()
+            monitor.close()
             if recipe.is_main:
-                path = recipe.out / "models" / f"{setting.replace(':', '-')}_seed{seed}.pt"
-                torch.save(model.state_dict(), path)
+                path = recipe.out / "models" / f"{tag}.pt"
+                torch.save(accelerator.unwrap_model(model).state_dict(), path)
+
+    # -- report --------------------------------------------------------------------------------
     if not recipe.is_main:
         return
     records = gibloss.read_records(recipe.metrics_path)
     for setting in cfg["settings"]:
         runs = [f"{setting}/seed{s}" for s in cfg["seeds"]]
-        name = setting.replace(":", "-")
-        recipe.save_figure(
-            gibloss.plot_information_plane(records, "gib", runs=runs, estimator="gaussian_copula"),
-            f"gib_{name}.png",
-        )
-        recipe.save_figure(
-            gibloss.plot_information_plane(records, "ib", runs=runs, layers=[last_hidden]),
-            f"ib_{name}.png",
+        recipe.save_planes(
+            records,
+            setting.replace(":", "-"),
+            runs,
+            gib={"estimator": "gaussian_copula"},
+            ib={"layers": [ib_layer(cfg)]},
         )
     body = [
         "Trained models are in `models/`; `python evaluation/robustness.py "

@@ -20,15 +20,16 @@ import torch
 import torch.nn.functional as F
 
 import gibloss
-from gibloss.data import cifar10
-from gibloss.experiment import (
+from gibloss._recipes.data import cifar10
+from gibloss._recipes.experiment import (
     Recipe,
     compression_counts,
+    compression_sentence,
     gib_readings,
     recipe_parser,
     train_monitored,
 )
-from gibloss.models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, crop_flip
+from gibloss._recipes.models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, crop_flip
 
 PAPER = {
     "depths": [20, 56, 80, 110],
@@ -82,7 +83,7 @@ def main() -> None:
                 y=data.y_train,
                 epochs=cfg["epochs"],
                 batch_size=cfg["batch_size"],
-                loss_fn=lambda m, xb, yb: F.cross_entropy(m(xb), yb),
+                batch_loss=lambda m, b: F.cross_entropy(m(b["x"]), b["y"]),
                 augment=crop_flip,
                 probe=probe,
                 monitor_kwargs={"layers": [], "features": features, "bins": cfg["bins"],
@@ -108,13 +109,9 @@ def main() -> None:
         body.append(f"| ResNet-{depth} | {g['cell']} | {i[0]}/{i[1]} "
                     f"| {', '.join(f'{a:.3f}' for a in accs)} |")
         runs = [f"resnet{depth}/seed{s}" for s in cfg["seeds"]]
-        recipe.save_figure(gibloss.plot_information_plane(records, "gib", runs=runs),
-                           f"gib_resnet{depth}.png")
-        recipe.save_figure(gibloss.plot_information_plane(records, "ib", runs=runs),
-                           f"ib_resnet{depth}.png")
+        recipe.save_planes(records, f"resnet{depth}", runs)
     body += ["", f"GIB features: {kpca!r} on the first {cfg['probe_size']} training images.",
-             "Compression = the complexity falls by ≥ 10 % of its range and ≥ 0.05 bits from "
-             "its peak after fitting. A --quick run is a few epochs long: indicative only."]
+             compression_sentence() + " A --quick run is a few epochs long: indicative only."]
     claim = ("GIB shows consistent fitting and compression for all depths and seeds (ResNet-20: "
              "prediction rises while complexity falls; deeper nets show phase structure); IB on "
              "the logits stays clustered with minimal compression (Fig. 5).")

@@ -21,8 +21,14 @@ import torch
 import torch.nn.functional as F
 
 import gibloss
-from gibloss.experiment import Recipe, compression_counts, recipe_parser, train_monitored
-from gibloss.models import mlp
+from gibloss._recipes.experiment import (
+    Recipe,
+    compression_counts,
+    compression_sentence,
+    recipe_parser,
+    train_monitored,
+)
+from gibloss._recipes.models import mlp
 
 FUNCTIONS = {
     # name: (inputs, hidden, activation, low, target)
@@ -83,7 +89,7 @@ def main() -> None:
                 y=y,
                 epochs=cfg["epochs"],
                 batch_size=cfg["n_train"],  # full-batch gradient descent
-                loss_fn=lambda m, xb, yb: F.mse_loss(m(xb)[:, 0], yb),
+                batch_loss=lambda m, b: F.mse_loss(m(b["x"])[:, 0], b["y"]),
                 probe=(x, y),
                 monitor_kwargs={"layers": ["1"], "bins": cfg["bins"]},
                 measure_every=cfg["measure_every"],
@@ -107,12 +113,9 @@ def main() -> None:
         body.append(f"| {name} | {g[0]}/{g[1]} | {i1[0]}/{i1[1]} | {i2[0]}/{i2[1]} "
                     f"| {min(rel):.2e} – {max(rel):.2e} |")
         runs = [f"{name}/seed{s}" for s in cfg["seeds"]]
-        recipe.save_figure(gibloss.plot_information_plane(records, "gib", runs=runs),
-                           f"gib_{name}.png")
-        recipe.save_figure(gibloss.plot_information_plane(records, "ib", runs=runs,
-                                                          layers=["1"]), f"ib_{name}.png")
-    body += ["", "Compression = the complexity falls by ≥ 10 % of its range and ≥ 0.05 bits "
-             "from its peak after fitting. Planes: `gib_<function>.png`, `ib_<function>.png`."]
+        recipe.save_planes(records, name, runs, ib={"layers": ["1"]})
+    body += ["", compression_sentence()
+             + " Planes: `gib_<function>.png`, `ib_<function>.png`."]
     claim = ("GIB shows compression phases (leftward movement after fitting) for all five "
              "functions and seeds; standard IB shows no real compression, although the networks "
              "generalise to the extended range (Fig. 4).")

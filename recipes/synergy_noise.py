@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import gibloss
-from gibloss.experiment import Recipe, recipe_parser
+from gibloss._recipes.experiment import Recipe, recipe_parser
 from gibloss.records import append_record, read_records
 
 PAPER = {"n_min": 2, "n_max": 10, "samples": 1_000_000, "p_flip": 1 / 3, "seeds": [0]}

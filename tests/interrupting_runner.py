@@ -11,7 +11,7 @@ import os
 import runpy
 import sys
 
-from gibloss.experiment import Recipe
+from gibloss._recipes.experiment import Recipe
 
 
 def main() -> None:

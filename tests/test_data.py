@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from gibloss import data
+from gibloss._recipes import data
 
 
 def _write_idx(path: Path, arr: np.ndarray, gz: bool = False) -> None:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import gibloss
 from gibloss import InformationPlaneMonitor
-from gibloss.models import mlp
+from gibloss._recipes.models import mlp
 
 
 def _setup(seed: int = 0):

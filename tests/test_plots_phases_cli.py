@@ -93,7 +93,7 @@ def test_plots_render_to_png(tmp_path: Path) -> None:
 def test_plot_real_monitor_output(tmp_path: Path) -> None:
     import torch
 
-    from gibloss.models import mlp
+    from gibloss._recipes.models import mlp
 
     torch.manual_seed(0)
     model = mlp((5, 6, 3), "relu")

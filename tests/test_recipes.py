@@ -177,3 +177,25 @@ def test_regularised_vs_plain_records_the_optimiser_that_trains() -> None:
     mnist = dict(rvp.PAPER)
     rvp.resolve_optimizer(mnist)
     assert mnist["lr"] == 1e-3 and mnist["optimizer"] == "adam"
+
+
+@pytest.mark.slow
+def test_canonical_recipe_resumes_from_accelerate_state(tmp_path: Path) -> None:
+    """regularised_vs_plain writes its loop out and checkpoints with accelerator.save_state."""
+    import torch
+
+    flags = ["--settings", "plain", "gaussian_copula:1.0", "--seeds", "0", "--epochs", "4"]
+    full = tmp_path / "full"
+    _run("regularised_vs_plain", full, *flags)
+    ckpt = full / "checkpoints" / "plain_seed0"
+    assert (ckpt / "model.safetensors").exists() and (ckpt / "random_states_0.pkl").exists()
+    assert json.loads((ckpt / "progress.json").read_text())["done"] is True
+    part = tmp_path / "part"
+    killed = _run("regularised_vs_plain", part, *flags, check=False, interrupt_after=6)
+    assert killed.returncode == 137  # mid-way through the second setting
+    _run("regularised_vs_plain", part, *flags, "--resume")
+    assert _final(part / "metrics.jsonl") == _final(full / "metrics.jsonl")
+    for name in ("plain_seed0.pt", "gaussian_copula-1.0_seed0.pt"):
+        a = torch.load(full / "models" / name)
+        b = torch.load(part / "models" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name

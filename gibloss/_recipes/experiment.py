@@ -8,11 +8,14 @@ recipe lives here:
 * :class:`Recipe` — resolves the configuration (paper defaults, then ``--quick`` overrides, then
   explicit flags), prints and saves it as ``config.json``, owns the ``Accelerator``, checkpoints,
   progress bars and the summary file;
-* :func:`train_monitored` — the training loop shared by the recipes that train a classifier while
-  an :class:`~gibloss.InformationPlaneMonitor` records information planes. It checkpoints after
-  every measured epoch (model, optimiser, scheduler, RNG states, and the byte length of
-  ``metrics.jsonl``), so ``--resume`` continues exactly where the run stopped and ends with the
-  same metrics as an uninterrupted run;
+* checkpoints through Accelerate's ``save_state``/``load_state`` (the prepared model, optimiser
+  and scheduler and every process's RNG states) plus ``progress.json`` (epoch, the byte length
+  of ``metrics.jsonl``, done), so ``--resume`` continues exactly where the run stopped and ends
+  with the same metrics as an uninterrupted run;
+* :func:`train_monitored` — the training loop of the recipes that train a classifier while an
+  :class:`~gibloss.InformationPlaneMonitor` records information planes (the canonical recipe,
+  ``recipes/regularised_vs_plain.py``, writes the same loop out);
+* :func:`write_report` and :func:`compression_sentence` — every recipe's summary tail;
 * :func:`epoch_batches` — a deterministic per-epoch order of the data, each global batch split
   evenly across processes, so DDP's averaged gradient is the global batch's.
 """
@@ -20,28 +23,29 @@ recipe lives here:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
-import random
+import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .monitor import InformationPlaneMonitor
-from .records import jsonable
+from ..monitor import InformationPlaneMonitor
+from ..records import jsonable
 
 __all__ = [
     "Recipe",
-    "capture_rng",
     "compression_counts",
+    "compression_sentence",
     "epoch_batches",
+    "gib_readings",
     "recipe_parser",
-    "restore_rng",
     "train_monitored",
 ]
 
@@ -71,25 +75,6 @@ def recipe_parser(description: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is present")
     return p
-
-
-def capture_rng() -> dict[str, Any]:
-    """The state of every random generator a recipe uses."""
-    return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),  # noqa: NPY002
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    """Restore what :func:`capture_rng` captured."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def epoch_batches(
@@ -162,7 +147,8 @@ class Recipe:
         config["data_dir"] = str(args.data_dir) if args.data_dir else None
         self.config = config
         use_cpu = args.cpu or not torch.cuda.is_available()
-        self.accelerator = Accelerator(cpu=use_cpu)
+        # schedulers step per epoch, as written (not once per process and optimiser step)
+        self.accelerator = Accelerator(cpu=use_cpu, step_scheduler_with_optimizer=False)
         self.out = Path(args.output_dir) if args.output_dir else Path("runs") / name
         self.metrics_path = self.out / "metrics.jsonl"
         self.started = time.time()
@@ -171,11 +157,8 @@ class Recipe:
             self.out.mkdir(parents=True, exist_ok=True)
             if not args.resume and self.metrics_path.exists():
                 self.metrics_path.unlink()  # a fresh run starts a fresh record file
-                import shutil
-
                 shutil.rmtree(self.out / "metrics.activations", ignore_errors=True)
-                for f in self.out.glob("checkpoint_*.pt"):
-                    f.unlink()
+                shutil.rmtree(self.out / "checkpoints", ignore_errors=True)
             (self.out / "config.json").write_text(json.dumps(jsonable(config), indent=2) + "\n")
             self.log(f"[{name}] configuration:\n" + json.dumps(jsonable(config), indent=2))
         self.accelerator.wait_for_everyone()
@@ -231,24 +214,61 @@ class Recipe:
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    def checkpoint_path(self, tag: str) -> Path:
-        return self.out / f"checkpoint_{tag}.pt"
+    def checkpoint_dir(self, tag: str) -> Path:
+        """The checkpoint folder of one run (``checkpoints/<tag>/``)."""
+        return self.out / "checkpoints" / tag
 
-    def save_checkpoint(self, tag: str, state: dict[str, Any]) -> None:
-        """Write a checkpoint atomically (main process)."""
+    def save_checkpoint(
+        self,
+        tag: str,
+        progress: dict[str, Any],
+        extra: Mapping[str, torch.nn.Module] | None = None,
+    ) -> None:
+        """Save the accelerator's state and ``progress`` (JSON) as the checkpoint of ``tag``.
+
+        Every process calls it. ``accelerator.save_state`` writes the prepared models,
+        optimisers and schedulers and each process's RNG states into a temporary folder;
+        ``extra`` modules that are not prepared (a loss with state, e.g. a GIBLoss's memory)
+        go beside them as ``<name>.pt``; ``progress.json``, written last, marks it complete; it
+        then replaces the previous checkpoint by renaming, so a kill at any moment leaves one
+        complete checkpoint.
+        """
+        acc = self.accelerator
+        final = self.checkpoint_dir(tag)
+        tmp, old = final.with_name(tag + ".tmp"), final.with_name(tag + ".old")
         if self.is_main:
-            path = self.checkpoint_path(tag)
-            tmp = path.with_suffix(".tmp")
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        self.accelerator.wait_for_everyone()
+            shutil.rmtree(tmp, ignore_errors=True)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        acc.wait_for_everyone()
+        if self.is_main:
+            for name, module in (extra or {}).items():
+                torch.save(module.state_dict(), tmp / f"{name}.pt")
+            (tmp / "progress.json").write_text(json.dumps(progress) + "\n")
+            shutil.rmtree(old, ignore_errors=True)
+            if final.exists():
+                os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        acc.wait_for_everyone()
 
-    def load_checkpoint(self, tag: str) -> dict[str, Any] | None:
-        """The checkpoint of ``tag`` when resuming and one exists."""
-        path = self.checkpoint_path(tag)
-        if not self.args.resume or not path.exists():
+    def load_checkpoint(
+        self, tag: str, extra: Mapping[str, torch.nn.Module] | None = None
+    ) -> dict[str, Any] | None:
+        """With ``--resume``: restore the state of ``tag``'s checkpoint into the prepared objects
+        (``accelerator.load_state``) and the ``extra`` modules, and return its progress; else, or
+        without one, None."""
+        if not self.args.resume:
             return None
-        return torch.load(path, map_location="cpu", weights_only=False)
+        final = self.checkpoint_dir(tag)
+        # .old: the previous checkpoint, when a kill fell between the two renames
+        for d in (final, final.with_name(tag + ".old")):
+            if (d / "progress.json").exists():
+                self.accelerator.load_state(str(d))
+                for name, module in (extra or {}).items():
+                    module.load_state_dict(torch.load(d / f"{name}.pt", weights_only=True))
+                return dict(json.loads((d / "progress.json").read_text()))
+        return None
 
     def truncate_metrics(self, n_bytes: int) -> None:
         """Drop records written after a checkpoint (they will be measured again)."""
@@ -288,6 +308,23 @@ class Recipe:
         self.log(f"[{self.name}] wrote {path}")
         return path
 
+    def save_planes(
+        self,
+        records: list[dict[str, Any]],
+        name: str,
+        runs: list[str],
+        *,
+        gib: dict[str, Any] | None = None,
+        ib: dict[str, Any] | None = None,
+    ) -> None:
+        """Save the GIB and IB planes of ``runs`` as ``gib_<name>.png`` and ``ib_<name>.png``;
+        ``gib``/``ib`` are extra keyword arguments of :func:`gibloss.plot_information_plane`."""
+        from ..plotting import plot_information_plane
+
+        for kind, extra in (("gib", gib), ("ib", ib)):
+            fig = plot_information_plane(records, kind, runs=runs, **(extra or {}))
+            self.save_figure(fig, f"{kind}_{name}.png")
+
     def save_figure(self, fig: Any, name: str) -> Path | None:
         if not self.is_main:
             return None
@@ -310,7 +347,7 @@ def train_monitored(
     y: torch.Tensor,
     epochs: int,
     batch_size: int,
-    loss_fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
+    batch_loss: Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor],
     probe: tuple[torch.Tensor, torch.Tensor],
     monitor_kwargs: dict[str, Any],
     measure_every: int = 1,
@@ -328,6 +365,9 @@ def train_monitored(
     checkpoint of that epoch is written. With ``measure_per_epoch = k > 1`` a measured epoch is
     measured ``k`` times at evenly spaced batches (record epochs ``epoch + j / k``).
     ``epoch_offset`` is added to recorded epochs (for a run in phases).
+
+    ``batch_loss(model, batch)`` is the training loss of one batch ``{"x": inputs, "y":
+    targets}`` (this process's shard); it is not the monitor's ``loss_fn(outputs, y)``.
     """
     from accelerate.utils import set_seed
 
@@ -336,27 +376,25 @@ def train_monitored(
     model = make_model()
     opt = make_optimizer(model)
     sched = make_scheduler(opt) if make_scheduler else None
-    start = 0
-    ckpt = recipe.load_checkpoint(tag)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if sched is not None and ckpt.get("scheduler") is not None:
-            sched.load_state_dict(ckpt["scheduler"])
-        restore_rng(ckpt["rng"])
-        start = ckpt["epoch"] + 1
-        if ckpt.get("done"):
-            recipe.log(f"[{recipe.name}] {run}: finished earlier, skipped")
-            return model
-        recipe.truncate_metrics(ckpt["metrics_bytes"])
+    acc.free_memory()  # the accelerator checkpoints this run's objects only
     model, opt = acc.prepare(model, opt)
+    if sched is not None:
+        sched = acc.prepare(sched)
+    start = 0
+    progress = recipe.load_checkpoint(tag)
+    if progress is not None:
+        start = progress["epoch"] + 1
+        if progress["done"]:
+            recipe.log(f"[{recipe.name}] {run}: finished earlier, skipped")
+            return acc.unwrap_model(model)
+        recipe.truncate_metrics(progress["metrics_bytes"])
     monitor = InformationPlaneMonitor(
         model,
         probe,
         path=recipe.metrics_path,
         run=run,
         accelerator=acc,
-        resume=ckpt is not None,
+        resume=progress is not None,
         **monitor_kwargs,
     )
     x, y = x.to(recipe.device), y.to(recipe.device)
@@ -375,10 +413,10 @@ def train_monitored(
             else {}
         )
         for b, idx in enumerate(batches):
-            xb, yb = x[idx], y[idx]
+            batch = {"x": x[idx], "y": y[idx]}
             if augment is not None:
-                xb = augment(xb, gen)
-            loss = loss_fn(model, xb, yb)
+                batch["x"] = augment(batch["x"], gen)
+            loss = batch_loss(model, batch)
             opt.zero_grad()
             acc.backward(loss)
             opt.step()
@@ -393,21 +431,26 @@ def train_monitored(
             monitor.close()
         if measured:
             recipe.save_checkpoint(
-                tag,
-                {
-                    "model": acc.unwrap_model(model).state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict() if sched is not None else None,
-                    "rng": capture_rng(),
-                    "epoch": epoch,
-                    "metrics_bytes": recipe.metrics_bytes(),
-                    "done": last,
-                },
+                tag, {"epoch": epoch, "metrics_bytes": recipe.metrics_bytes(), "done": last}
             )
         recipe.epoch_done()
     if not monitor.closed:
         monitor.close()
     return acc.unwrap_model(model)
+
+
+def compression_sentence() -> str:
+    """The definition of compression that the summaries count, from the defaults of
+    :func:`gibloss.compression` (so the text cannot drift from the detector)."""
+    from ..phases import compression
+
+    params = inspect.signature(compression).parameters
+    fit, thr, drop = (params[k].default for k in ("fit_fraction", "threshold", "min_drop"))
+    return (
+        f"Compression = after the fitting point (the prediction has covered {fit:.0%} of its "
+        f"rise), the complexity ends at least {thr:.0%} of its range and at least {drop:g} bits "
+        "below its peak (`gibloss.compression`)."
+    )
 
 
 def gib_readings(
@@ -424,8 +467,8 @@ def gib_readings(
         complexity with the weighted entropy of Q, one per run; ``cell``, all of it as one
         Markdown table cell.
     """
-    from .phases import compression, trajectory_compression
-    from .records import trajectories
+    from ..phases import compression, trajectory_compression
+    from ..records import trajectories
 
     trs = trajectories(records, "gib", estimator=estimator)
     runs = [r for r in trs if r.startswith(prefix) and trs[r]["time"].size >= 2]
@@ -473,8 +516,8 @@ def compression_counts(
     convention: str = "per_call",
 ) -> tuple[int, int]:
     """How many runs (whose name starts with ``prefix``) show compression in the plane ``kind``."""
-    from .phases import compression
-    from .records import trajectories
+    from ..phases import compression
+    from ..records import trajectories
 
     trs = trajectories(records, kind, estimator=estimator, layer=layer, convention=convention)
     runs = [r for r in trs if r.startswith(prefix)]

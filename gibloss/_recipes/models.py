@@ -142,7 +142,7 @@ def cifar_resnet(depth: int = 20, num_classes: int = 10) -> CifarResNet:
     Examples
     --------
     >>> import torch
-    >>> from gibloss.models import cifar_resnet
+    >>> from gibloss._recipes.models import cifar_resnet
     >>> cifar_resnet(20)(torch.randn(2, 3, 32, 32)).shape
     torch.Size([2, 10])
     """
@@ -172,7 +172,7 @@ def mlp(
 
     Examples
     --------
-    >>> from gibloss.models import mlp
+    >>> from gibloss._recipes.models import mlp
     >>> mlp((12, 10, 7, 5, 4, 3, 2), "relu")[0]
     Linear(in_features=12, out_features=10, bias=True)
     """

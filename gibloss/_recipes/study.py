@@ -1,0 +1,61 @@
+"""The regularised-versus-plain study: what its training recipe and its evaluation share.
+
+``recipes/regularised_vs_plain.py`` trains one model per setting and seed;
+``evaluation/robustness.py`` rebuilds the same architecture to load them, reads the same data's
+test split and groups the settings by kind. Both import these definitions, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from .data import Dataset, cifar10, mnist
+from .models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, mlp
+
+__all__ = ["KINDS", "build_model", "ib_layer", "load", "parse_setting"]
+
+#: The kinds of setting, ``"<kind>:<value>"`` (``"plain"`` has no value):
+#: GIBLoss with either surrogate (value = weight), label smoothing (value = smoothing), the
+#: confidence penalty of Pereyra et al. 2017, cross-entropy minus value x the softmax entropy,
+#: and FGSM adversarial training (value = eps; half clean, half adversarial loss), the positive
+#: control: a setting known to raise robustness.
+KINDS = ("plain", "gaussian_copula", "soft_binning", "label_smoothing", "confidence", "fgsm_train")
+
+
+def parse_setting(setting: str) -> tuple[str, float]:
+    """``"plain"`` or ``"<kind>:<value>"`` with a kind of :data:`KINDS`."""
+    if setting == "plain":
+        return "plain", 0.0
+    kind, _, value = setting.partition(":")
+    if kind not in KINDS[1:] or not value:
+        raise ValueError(
+            f"a setting is 'plain' or '<kind>:<value>' with kind in {KINDS[1:]}, got {setting!r}"
+        )
+    v = float(value)
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"the value of setting {setting!r} must be a non-negative number")
+    return kind, v
+
+
+def load(cfg: dict[str, Any]) -> tuple[Dataset, torch.Tensor, torch.Tensor]:
+    """The data, flattened train and test inputs in [0, 1]."""
+    data = cifar10(cfg["data_dir"]) if cfg["dataset"] == "cifar10" else mnist(cfg["data_dir"])
+    return data, data.x_train.flatten(1), data.x_test.flatten(1)
+
+
+def build_model(cfg: dict[str, Any], n_in: int) -> torch.nn.Module:
+    """The compared model; it takes flattened inputs in [0, 1]."""
+    if cfg["dataset"] == "cifar10":
+        return torch.nn.Sequential(
+            torch.nn.Unflatten(1, (3, 32, 32)),
+            Normalized(cifar_resnet(20), CIFAR10_MEAN, CIFAR10_STD),
+        )
+    return mlp([n_in, *cfg["hidden"], 10], "tanh")
+
+
+def ib_layer(cfg: dict[str, Any]) -> str:
+    """The monitored representation: the last 20-unit layer of the MLP, the ResNet's logits."""
+    return "output" if cfg["dataset"] == "cifar10" else str(2 * len(cfg["hidden"]) - 1)
