@@ -90,8 +90,9 @@ class GIBLoss(nn.Module):
         :func:`gibloss.functional.gib_terms`, ``memory_decay``). Default 0.98 for the Gaussian
         copula (about fifty batches), 0 for binning. At batch sizes with fewer rows per Q
         cell than features, a batch-only estimate puts every term at its ``H(Q)`` bound. The
-        remembered sums are the loss's ``state_dict`` (extra state), so a checkpoint that saves
-        the loss resumes training exactly. :meth:`measure` never uses them.
+        remembered sums are in the loss's ``state_dict`` (``memory.s0`` ... ``memory.r2``, absent
+        without a memory), so a checkpoint that saves the loss resumes training exactly.
+        :meth:`measure` never uses them.
     shrinkage, ridge, bias_correct
         Gaussian-copula options, as in :class:`gibloss.GaussianCopulaEstimator`.
     dtype : torch.dtype, default torch.float64
@@ -195,24 +196,43 @@ class GIBLoss(nn.Module):
         """Forget the Gaussian cell sums remembered from earlier batches."""
         self._moments = None
 
-    def get_extra_state(self) -> dict[str, torch.Tensor]:
-        """The remembered Gaussian cell sums (empty without memory), for ``state_dict``."""
-        if self._moments is None:
-            return {}
-        return {f.name: getattr(self._moments, f.name).detach() for f in fields(CellMoments)}
+    # The memory travels in ``state_dict`` as tensors ``memory.s0`` ... ``memory.r2`` when there
+    # is one, and not at all when there is none, so a state dict stays loadable by strict
+    # ``load_state_dict`` of older checkpoints and savable with safetensors (as BatchNorm's
+    # running statistics, through the same two nn.Module hooks).
+    def _save_to_state_dict(
+        self, destination: dict[str, Any], prefix: str, keep_vars: bool
+    ) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self._moments is not None:
+            for f in fields(CellMoments):
+                destination[f"{prefix}memory.{f.name}"] = getattr(self._moments, f.name).detach()
 
-    def set_extra_state(self, state: Any) -> None:
-        """Restore the cell sums of :meth:`get_extra_state` (``load_state_dict``)."""
-        if not isinstance(state, dict):
-            raise TypeError(
-                f"a GIBLoss state must be a dict of tensors, got {type(state).__name__}"
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        keys = {f.name: f"{prefix}memory.{f.name}" for f in fields(CellMoments)}
+        found = {name: key in state_dict for name, key in keys.items()}
+        if all(found.values()):
+            self._moments = CellMoments(**{name: state_dict[key] for name, key in keys.items()})
+        elif any(found.values()):
+            error_msgs.append(
+                f"a GIBLoss memory needs all of {sorted(keys.values())}, got "
+                f"{sorted(k for n, k in keys.items() if found[n])}"
             )
-        names = {f.name for f in fields(CellMoments)}
-        if state and set(state) != names:
-            raise ValueError(
-                f"a GIBLoss memory state has keys {sorted(names)}, got {sorted(state)}"
-            )
-        self._moments = CellMoments(**state) if state else None
+        else:
+            self._moments = None  # the saved loss had no memory
+        rest = {k: v for k, v in state_dict.items() if k not in keys.values()}
+        super()._load_from_state_dict(
+            rest, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def _gib_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`gibloss.functional.gib_terms` for this loss."""

@@ -312,22 +312,31 @@ def test_finite_gradients_with_exactly_hard_memberships(estimator: str) -> None:
     assert torch.isfinite(hard.grad).all()
 
 
-def test_memory_is_state_dict_so_a_resumed_loss_continues_exactly() -> None:
+def test_memory_is_state_dict_so_a_resumed_loss_continues_exactly(tmp_path) -> None:
     """A checkpoint of the loss (state_dict) carries its remembered cell sums."""
+    from safetensors.torch import load_file, save_file
+
     torch.manual_seed(0)
     x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
     batches = [(x[i : i + 16], torch.randn(16, 3), y[i : i + 16]) for i in range(0, 64, 16)]
     full = GIBLoss()
+    assert full.state_dict() == {}  # no memory yet: nothing to save, old checkpoints still load
     for b in batches[:2]:
         full(*b)
-    state = {k: v.clone() for k, v in full.state_dict()["_extra_state"].items()}
+    state = full.state_dict()
+    assert sorted(state) == [f"memory.{k}" for k in ("r2", "s0", "s1", "s2", "w2")]
+    save_file(state, tmp_path / "loss.safetensors")  # plain tensors: safetensors can hold them
     resumed = GIBLoss()
-    assert resumed.state_dict()["_extra_state"] == {}  # no memory yet
-    resumed.load_state_dict({"_extra_state": state})
+    resumed.load_state_dict(load_file(tmp_path / "loss.safetensors"))
     fresh = GIBLoss()  # what a resume without the memory would compute
     for b in batches[2:]:
         a, r, f = full(*b), resumed(*b), fresh(*b)
         assert torch.equal(a, r)
     assert not torch.equal(a, f)  # the memory matters, so the check above can fail
-    with pytest.raises(ValueError, match="memory state has keys"):
-        resumed.load_state_dict({"_extra_state": {"s0": state["s0"]}})
+    # inside a model, an older state dict (no memory) still loads strictly
+    model = torch.nn.ModuleDict({"head": torch.nn.Linear(2, 2), "gib": GIBLoss()})
+    model.load_state_dict({k: v for k, v in model.state_dict().items()})
+    model["gib"].load_state_dict(state)
+    assert "gib.memory.s0" in model.state_dict()
+    with pytest.raises(RuntimeError, match="needs all of"):
+        resumed.load_state_dict({"memory.s0": state["memory.s0"]})

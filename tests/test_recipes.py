@@ -199,3 +199,42 @@ def test_canonical_recipe_resumes_from_accelerate_state(tmp_path: Path) -> None:
         a = torch.load(full / "models" / name)
         b = torch.load(part / "models" / name)
         assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_a_checkpoint_resumes_only_under_the_process_count_that_wrote_it(tmp_path: Path) -> None:
+    """Accelerate saves one RNG state per process: another count is refused, not half-loaded."""
+    from gibloss._recipes.experiment import Recipe, recipe_parser
+
+    args = recipe_parser("t").parse_args(["--output-dir", str(tmp_path), "--resume", "--cpu"])
+    recipe = Recipe("t", args, {"epochs": 1}, {})
+    ckpt = recipe.checkpoint_dir("run0")
+    ckpt.mkdir(parents=True)
+    for rank in (0, 1):  # written by two processes
+        (ckpt / f"random_states_{rank}.pkl").write_bytes(b"")
+    (ckpt / "progress.json").write_text('{"epoch": 0, "metrics_bytes": 0, "done": false}')
+    with pytest.raises(ValueError, match="written by 2 process"):
+        recipe.load_checkpoint("run0")
+    assert recipe.load_checkpoint("other") is None  # no checkpoint: start afresh
+
+
+@pytest.mark.slow
+def test_canonical_recipe_resumes_under_two_processes(tmp_path: Path) -> None:
+    """Two processes save one RNG state each and the loss memory once; --resume maps it back."""
+    import torch
+
+    launcher = two_process_launcher()
+    flags = ["--settings", "gaussian_copula:1.0", "--seeds", "0", "--epochs", "2", "--cpu"]
+    out = tmp_path / "ddp"
+    _run("regularised_vs_plain", out, *flags, launcher=launcher)
+    ckpt = out / "checkpoints" / "gaussian_copula-1.0_seed0"
+    assert sorted(p.name for p in ckpt.glob("random_states_*.pkl")) == [
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    ]
+    model = torch.load(out / "models" / "gaussian_copula-1.0_seed0.pt")
+    proc = _run("regularised_vs_plain", out, *flags, "--resume", launcher=launcher)
+    assert "finished earlier, skipped" in proc.stdout
+    again = torch.load(out / "models" / "gaussian_copula-1.0_seed0.pt")
+    assert all(torch.equal(model[k], again[k]) for k in model)
+    recs = [r for r in gibloss.read_records(out / "metrics.jsonl") if r["kind"] == "measurement"]
+    assert [r["epoch"] for r in recs] == [0, 1]  # nothing measured twice

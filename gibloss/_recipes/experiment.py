@@ -245,8 +245,8 @@ class Recipe:
             for name, module in (extra or {}).items():
                 torch.save(module.state_dict(), tmp / f"{name}.pt")
             (tmp / "progress.json").write_text(json.dumps(progress) + "\n")
-            shutil.rmtree(old, ignore_errors=True)
-            if final.exists():
+            if final.exists():  # else .old may be the only complete checkpoint: keep it
+                shutil.rmtree(old, ignore_errors=True)
                 os.replace(final, old)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)
@@ -257,16 +257,30 @@ class Recipe:
     ) -> dict[str, Any] | None:
         """With ``--resume``: restore the state of ``tag``'s checkpoint into the prepared objects
         (``accelerator.load_state``) and the ``extra`` modules, and return its progress; else, or
-        without one, None."""
+        without one, None.
+
+        A checkpoint resumes under the number of processes that wrote it (Accelerate saves the
+        wrapped model and one RNG state per process); another number raises ``ValueError``.
+        """
         if not self.args.resume:
             return None
         final = self.checkpoint_dir(tag)
         # .old: the previous checkpoint, when a kill fell between the two renames
         for d in (final, final.with_name(tag + ".old")):
             if (d / "progress.json").exists():
+                saved_by = len(list(d.glob("random_states_*.pkl")))
+                if saved_by != self.world:
+                    raise ValueError(
+                        f"checkpoint {d} was written by {saved_by} process(es); resume it with "
+                        f"{saved_by}, not {self.world} (or start afresh without --resume)"
+                    )
                 self.accelerator.load_state(str(d))
+                # onto this process's device (a two-process CPU run's is "cpu:0", which
+                # torch.load cannot map to: plain "cpu" there)
+                device = self.device if self.device.type != "cpu" else torch.device("cpu")
                 for name, module in (extra or {}).items():
-                    module.load_state_dict(torch.load(d / f"{name}.pt", weights_only=True))
+                    saved = torch.load(d / f"{name}.pt", map_location=device, weights_only=True)
+                    module.load_state_dict(saved)
                 return dict(json.loads((d / "progress.json").read_text()))
         return None
 

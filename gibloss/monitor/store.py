@@ -160,14 +160,19 @@ class RunStore:
         return None if self.path is None else _activations_dir(self.path, self.run)
 
     def append(self, record: dict[str, Any]) -> None:
-        """Append one record (written at once, so a crash loses nothing already measured)."""
+        """Append one record (written at once, so a crash loses nothing already measured).
+
+        Only the main process keeps and writes records; on the others this does nothing.
+        """
+        if not self.is_main:
+            return
         self.records.append(record)
-        if self.path is not None and self.is_main:
+        if self.path is not None:
             append_record(self.path, record)
 
     def write_header(self, header: Mapping[str, Any]) -> None:
-        """Append the run's header, unless the run is resumed (it has one)."""
-        if not self.resumed:
+        """Append the run's header (main process), unless the run is resumed (it has one)."""
+        if self.is_main and not self.resumed:
             self.append({"kind": "header", "run": self.run, **header})
 
     def keep(
