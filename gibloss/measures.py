@@ -29,6 +29,16 @@ _VARIANTS = ("synergy", "sum_vs_whole")
 _SAMPLING = ("weighted", "resample")
 
 
+def input_row_codes(x: np.ndarray) -> np.ndarray:
+    """IB's X as the identity of the input rows: ``(n, 1)`` int64, one code per distinct row.
+
+    What :func:`ib` does with float inputs and a discrete estimator (``x_code="rows"``); a
+    caller that measures the same inputs many times (the monitor's probe) codes them once.
+    """
+    _, inv = np.unique(x, axis=0, return_inverse=True)
+    return inv.reshape(-1, 1).astype(np.int64)
+
+
 def _corrected_terms(
     est: Estimator,
     x: np.ndarray,
@@ -790,8 +800,7 @@ def ib(
     diagnostics: dict[str, Any] = {}
     if est.discrete:
         if x_code == "rows" and xa.dtype.kind not in "iu":
-            _, inv = np.unique(xa, axis=0, return_inverse=True)
-            xa = inv.reshape(-1, 1).astype(np.int64)
+            xa = input_row_codes(xa)
         # bin T once; both terms and the diagnostic use the same codes
         t_codes, k_t = est.codes(ta)
         ta = t_codes[:, None]

@@ -19,16 +19,10 @@ import torch.nn.functional as F
 
 from .._validation import as_array, check_same_length
 from ..estimators import BinningEstimator, Estimator
-from ..measures import default_z_code, gib, ib
+from ..measures import default_z_code, gib, ib, input_row_codes
 from ..reduction import PCAReducer, Reducer
 
 __all__ = ["Probe", "measurement_record", "record_scalars", "run_range_records"]
-
-
-def _row_codes(x_rows: np.ndarray) -> np.ndarray:
-    """IB's X on a probe: each distinct input row one state, ``(n, 1)`` int64."""
-    _, inv = np.unique(x_rows, axis=0, return_inverse=True)
-    return inv.reshape(-1, 1).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -73,7 +67,7 @@ class Probe:
             y=y,
             y_np=y_np,
             x_rows=x_rows,
-            x_codes=_row_codes(x_rows),
+            x_codes=input_row_codes(x_rows),
             features=feats,
             features_desc=desc,
             classification=y_np.dtype.kind in "biu",
@@ -265,7 +259,7 @@ def run_range_records(
     """
     if not activations:
         return []
-    x_codes = _row_codes(x_rows)
+    x_codes = input_row_codes(x_rows)
     layers = activations[0].keys()
     ranges = {}
     for layer in layers:
