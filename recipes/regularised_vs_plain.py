@@ -182,13 +182,7 @@ def main() -> None:
             stateful = {"gib_loss": gib} if gib is not None else {}
             accelerator.free_memory()  # the checkpoint holds this run's model and optimiser
             model, optimizer = accelerator.prepare(model, optimizer)
-            progress = recipe.load_checkpoint(tag, stateful)
-            start = 0 if progress is None else progress["epoch"] + 1
-            if progress is not None and progress["done"]:
-                recipe.log(f"[regularised_vs_plain] {run}: finished earlier, skipped")
-                start = cfg["epochs"]
-            elif progress is not None:  # records after the checkpoint are measured again
-                recipe.truncate_metrics(progress["metrics_bytes"])
+            start = recipe.resume_run(tag, run, cfg["epochs"], stateful)  # 0 unless --resume
             monitor = InformationPlaneMonitor(
                 model,
                 probe,
@@ -200,7 +194,7 @@ def main() -> None:
                 path=recipe.metrics_path,
                 run=run,
                 accelerator=accelerator,
-                resume=progress is not None,
+                resume=start > 0,
             )
 
             # -- the epochs -----------------------------------------------------------------
@@ -225,8 +219,7 @@ def main() -> None:
                     monitor.measure(epoch=epoch)
                     if last:
                         monitor.close()  # before the checkpoint that marks the run done
-                    state = {"epoch": epoch, "metrics_bytes": recipe.metrics_bytes(), "done": last}
-                    recipe.save_checkpoint(tag, state, stateful)
+                    recipe.save_checkpoint(tag, epoch=epoch, done=last, extra=stateful)
                 recipe.epoch_done()
             monitor.close()
             if recipe.is_main:

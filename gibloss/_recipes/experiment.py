@@ -221,16 +221,19 @@ class Recipe:
     def save_checkpoint(
         self,
         tag: str,
-        progress: dict[str, Any],
+        *,
+        epoch: int,
+        done: bool,
         extra: Mapping[str, torch.nn.Module] | None = None,
     ) -> None:
-        """Save the accelerator's state and ``progress`` (JSON) as the checkpoint of ``tag``.
+        """Save the accelerator's state after ``epoch`` as the checkpoint of ``tag``.
 
         Every process calls it. ``accelerator.save_state`` writes the prepared models,
         optimisers and schedulers and each process's RNG states into a temporary folder;
         ``extra`` modules that are not prepared (a loss with state, e.g. a GIBLoss's memory)
-        go beside them as ``<name>.pt``; ``progress.json``, written last, marks it complete; it
-        then replaces the previous checkpoint by renaming, so a kill at any moment leaves one
+        go beside them as ``<name>.pt``; ``progress.json`` (the epoch, whether the run is done,
+        and the byte length of ``metrics.jsonl`` now), written last, marks it complete; it then
+        replaces the previous checkpoint by renaming, so a kill at any moment leaves one
         complete checkpoint.
         """
         acc = self.accelerator
@@ -244,6 +247,7 @@ class Recipe:
         if self.is_main:
             for name, module in (extra or {}).items():
                 torch.save(module.state_dict(), tmp / f"{name}.pt")
+            progress = {"epoch": epoch, "metrics_bytes": self.metrics_bytes(), "done": done}
             (tmp / "progress.json").write_text(json.dumps(progress) + "\n")
             if final.exists():  # else .old may be the only complete checkpoint: keep it
                 shutil.rmtree(old, ignore_errors=True)
@@ -283,6 +287,26 @@ class Recipe:
                     module.load_state_dict(saved)
                 return dict(json.loads((d / "progress.json").read_text()))
         return None
+
+    def resume_run(
+        self,
+        tag: str,
+        run: str,
+        epochs: int,
+        extra: Mapping[str, torch.nn.Module] | None = None,
+    ) -> int:
+        """The first epoch run ``run`` trains: 0 afresh; with ``--resume`` and a checkpoint of
+        ``tag``, the epoch after it (its state restored by :meth:`load_checkpoint`, and the
+        records written after it dropped: they are measured again); ``epochs`` when the run
+        finished earlier. Call it after ``accelerator.prepare``."""
+        progress = self.load_checkpoint(tag, extra)
+        if progress is None:
+            return 0
+        if progress["done"]:
+            self.log(f"[{self.name}] {run}: finished earlier, skipped")
+            return epochs
+        self.truncate_metrics(progress["metrics_bytes"])
+        return int(progress["epoch"]) + 1
 
     def truncate_metrics(self, n_bytes: int) -> None:
         """Drop records written after a checkpoint (they will be measured again)."""
@@ -394,21 +418,16 @@ def train_monitored(
     model, opt = acc.prepare(model, opt)
     if sched is not None:
         sched = acc.prepare(sched)
-    start = 0
-    progress = recipe.load_checkpoint(tag)
-    if progress is not None:
-        start = progress["epoch"] + 1
-        if progress["done"]:
-            recipe.log(f"[{recipe.name}] {run}: finished earlier, skipped")
-            return acc.unwrap_model(model)
-        recipe.truncate_metrics(progress["metrics_bytes"])
+    start = recipe.resume_run(tag, run, epochs)
+    if start == epochs:  # finished earlier
+        return acc.unwrap_model(model)
     monitor = InformationPlaneMonitor(
         model,
         probe,
         path=recipe.metrics_path,
         run=run,
         accelerator=acc,
-        resume=progress is not None,
+        resume=start > 0,
         **monitor_kwargs,
     )
     x, y = x.to(recipe.device), y.to(recipe.device)
@@ -444,9 +463,7 @@ def train_monitored(
         if last:
             monitor.close()
         if measured:
-            recipe.save_checkpoint(
-                tag, {"epoch": epoch, "metrics_bytes": recipe.metrics_bytes(), "done": last}
-            )
+            recipe.save_checkpoint(tag, epoch=epoch, done=last)
         recipe.epoch_done()
     if not monitor.closed:
         monitor.close()
