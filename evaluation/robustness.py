@@ -10,8 +10,9 @@ gradient-free Square attack at the key budget on a subset. It writes:
   intervals;
 * ``report.md``, which leads with a one-paragraph answer to three questions:
 
-  1. does GIB regularisation change robustness, and how large an effect could this study see
-     (the minimum detectable effect, the half-width of each paired interval);
+  1. does GIB regularisation change robustness, and how large an effect the interval leaves
+     room for (the half-width of each paired 95 % interval: an interval, not a power-based
+     minimum detectable effect);
   2. can a GIB effect be told from what a confidence regulariser (label smoothing, the
      confidence penalty) does: each GIB setting is compared, paired by seed, with the
      confidence regulariser of the grid whose mean max-p on held-out rows is closest to its own
@@ -376,10 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"## Each setting minus plain (paired by seed, eps = {key:g})",
         "",
-        "MDE: the minimum detectable effect on PGD accuracy, the half-width of its paired "
-        "interval; an effect smaller than it could not have been seen.",
+        "½-width: the half-width of the paired 95 % interval of Δ PGD (an interval, not a "
+        "power-based minimum detectable effect): effects much smaller than it cannot be told "
+        "from zero by this many seeds.",
         "",
-        "| setting | Δ clean | Δ mean max-p | Δ FGSM | Δ PGD | MDE (PGD) | Δ Square "
+        "| setting | Δ clean | Δ mean max-p | Δ FGSM | Δ PGD | ½-width (PGD) | Δ Square "
         "| Δ exact GIB complexity (GCMI, bits) | gradient masking? |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

@@ -5,10 +5,12 @@ Public API
 entropy, mutual_information
     Exact estimators (``"binning"``, ``"kde"``, ``"gaussian_copula"`` or an estimator object).
 synergy, gib, ib, pmi_weights, build_q
-    The paper's measures.
+    The paper's measures; :mod:`gibloss.split` splits the GIB complexity into I(X;Q) and the
+    synergy share.
 GIBLoss, functional
     The differentiable GIB regulariser (soft binning and Gaussian copula surrogates).
-InformationPlaneMonitor, plot_information_plane, plot_feature_terms, compression
+InformationPlaneMonitor, plot_information_plane, plot_complexity_split, plot_feature_terms,
+compression
     Information-plane monitoring, figures and the compression-phase measure.
 PCAReducer, KernelPCAReducer
     Input reduction fitted once.
@@ -37,13 +39,14 @@ from .reduction import KernelPCAReducer, PCAReducer
 # `import gibloss` costs little more than `import torch` (scikit-learn and scipy likewise load
 # only when an estimator or reducer needs them).
 _LAZY = {
+    "plot_complexity_split": "plotting",
     "plot_feature_terms": "plotting",
     "plot_information_plane": "plotting",
     "summary_table": "summary",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .plotting import plot_feature_terms, plot_information_plane
+    from .plotting import plot_complexity_split, plot_feature_terms, plot_information_plane
     from .summary import summary_table
 
 
@@ -81,6 +84,7 @@ __all__ = [
     "gib",
     "ib",
     "mutual_information",
+    "plot_complexity_split",
     "plot_feature_terms",
     "plot_information_plane",
     "pmi_weights",

@@ -11,12 +11,21 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "TASKS",
     "as_array",
     "as_labels",
     "as_weights",
     "check_same_length",
     "is_discrete",
+    "check_task",
+    "looks_like_probabilities",
+    "single_logit_is_binary",
+    "warn_probabilities",
 ]
+
+#: How one output column is read: ``"auto"`` decides from the targets (see
+#: :func:`single_logit_is_binary`), the other two say it.
+TASKS = ("auto", "classification", "regression")
 
 
 def to_numpy(a: Any, name: str) -> np.ndarray:
@@ -143,3 +152,105 @@ def check_same_length(**arrays: np.ndarray) -> int:
         desc = ", ".join(f"`{k}` has {v}" for k, v in lengths.items())
         raise ValueError(f"inputs must have the same number of samples (rows): {desc}")
     return next(iter(lengths.values()))
+
+
+def check_task(task: Any) -> str:
+    """Validate ``task`` (one of :data:`TASKS`); return it."""
+    if task not in TASKS:
+        raise ValueError(f"`task` must be one of {TASKS}, got {task!r}")
+    return task
+
+
+def single_logit_is_binary(
+    y: Any, task: str = "auto", *, name: str = "y", outputs: str = "outputs", check: bool = True
+) -> bool:
+    """Whether one output column beside the targets ``y`` is a binary classifier's logit.
+
+    The one rule of the package, applied by :func:`gibloss.gib`, :func:`gibloss.build_q`, the
+    loss and the monitor alike:
+
+    * ``task="regression"``: never (float targets are binned, integer targets are symbols);
+    * ``task="classification"``: always; ``y`` must take only the values 0 and 1 (integer, bool
+      or float, as ``BCEWithLogitsLoss`` wants them);
+    * ``task="auto"``: integer or bool labels must be 0/1 (anything else is ambiguous and raises);
+      float targets are binary labels when they take only the values 0 and 1, else a regression.
+
+    Parameters
+    ----------
+    y : numpy.ndarray or torch.Tensor
+        The targets (any shape; every value is read).
+    task : {"auto", "classification", "regression"}
+        See above.
+    name, outputs : str
+        Argument names for the messages.
+    check : bool
+        Read the values where the rule does not need them (integer labels under ``"auto"``,
+        any labels under ``"classification"``) to check that they are 0/1. Float targets under
+        ``"auto"`` are always read: they decide (one host synchronisation for a tensor).
+
+    Raises
+    ------
+    ValueError
+        Labels other than 0/1 where a binary classifier is meant.
+    """
+    check_task(task)
+    if task == "regression":
+        return False
+    import torch
+
+    is_tensor = isinstance(y, torch.Tensor)
+    floating = y.dtype.is_floating_point if is_tensor else np.asarray(y).dtype.kind == "f"
+    if not check and not (task == "auto" and floating):
+        return True
+    if is_tensor:
+        yd = y.detach()
+        is01 = bool(((yd == 0) | (yd == 1)).all())
+    else:
+        ya = np.asarray(y)
+        is01 = bool(np.all((ya == 0) | (ya == 1)))
+    if is01:
+        return True
+    if task == "auto" and floating:
+        return False
+    values = (torch.unique(y.detach()).cpu().numpy() if is_tensor else np.unique(y))[:10].tolist()
+    if task == "classification":
+        raise ValueError(
+            f"`{name}` holds values {values} but task='classification' with a single "
+            f"`{outputs}` column is a binary classifier (one logit): its labels must be 0/1"
+        )
+    raise ValueError(
+        f"`{name}` holds integer labels {values} but `{outputs}` has a single output column: one "
+        "logit is a binary classifier (labels 0/1); pass logits (n, k) for k classes, or float "
+        "targets (or task='regression') for a regression"
+    )
+
+
+def looks_like_probabilities(z: Any) -> Any:
+    """Whether ``(n, k)`` outputs read as logits look like probabilities: every row in
+    ``[0, 1]`` and summing to one (to 1e-4). A 0-d bool tensor for a tensor (no host
+    synchronisation), a bool for an array; False for other shapes and dtypes."""
+    import torch
+
+    if isinstance(z, torch.Tensor):
+        zd = z.detach()
+        if zd.ndim != 2 or zd.shape[1] < 2 or not zd.dtype.is_floating_point:
+            return torch.zeros((), dtype=torch.bool, device=zd.device)
+        return ((zd >= 0) & (zd <= 1)).all() & ((zd.sum(dim=1) - 1).abs() <= 1e-4).all()
+    za = np.asarray(z)
+    if za.ndim != 2 or za.shape[1] < 2 or za.dtype.kind != "f":
+        return False
+    return bool(np.all((za >= 0) & (za <= 1)) and np.all(np.abs(za.sum(axis=1) - 1) <= 1e-4))
+
+
+def warn_probabilities(name: str = "outputs", stacklevel: int = 3) -> None:
+    """The warning for :func:`looks_like_probabilities`: a softmax applied twice squeezes every
+    class towards ``1/k``, and Q reads almost nothing."""
+    import warnings
+
+    warnings.warn(
+        f"`{name}` look like probabilities (every row in [0, 1], summing to 1), but they are "
+        "read as logits and softmaxed again; pass the logits (or their log: log-probabilities "
+        "are logits)",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )

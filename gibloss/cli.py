@@ -2,7 +2,8 @@
 
 Usage::
 
-    gibloss plot RUN.jsonl [MORE.jsonl ...] -o plane.png [--kind gib|ib] [--layers output ...]
+    gibloss plot RUN.jsonl [MORE.jsonl ...] -o plane.png [--kind gib|ib|split] [--layers ...]
+        [--normalize]
     gibloss summary RUN.jsonl [MORE.jsonl ...] [--estimator binning]
 """
 
@@ -31,17 +32,20 @@ def _load_all(paths: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from .plotting import plot_information_plane
+    from .plotting import plot_complexity_split, plot_information_plane
 
     records = _load_all(args.records)
-    fig = plot_information_plane(
-        records,
-        kind=args.kind,
-        normalize=not args.no_normalize,
-        estimator=args.estimator,
-        layers=args.layers,
-        convention=args.convention,
-    )
+    if args.kind == "split":
+        fig = plot_complexity_split(records, estimator=args.estimator)
+    else:
+        fig = plot_information_plane(
+            records,
+            kind=args.kind,
+            normalize=args.normalize,
+            estimator=args.estimator,
+            layers=args.layers,
+            convention=args.convention,
+        )
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=args.dpi)
@@ -67,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="draw information planes from monitor records")
     p.add_argument("records", nargs="+", help="JSON Lines record file(s)")
     p.add_argument("-o", "--output", required=True, help="output image (png, pdf, svg)")
-    p.add_argument("--kind", choices=("gib", "ib"), default="gib", help="which plane (gib)")
+    p.add_argument(
+        "--kind", choices=("gib", "ib", "split"), default="gib",
+        help="the GIB or IB plane, or the split of the GIB complexity over time (gib)",
+    )
     p.add_argument(
         "--estimator", default=None, help="estimator name in the records (default: the first)"
     )
@@ -79,8 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="IB binning convention (per_call)",
     )
     p.add_argument(
-        "--no-normalize", action="store_true",
-        help="draw absolute bits instead of each run's min-max normalised values",
+        "--normalize", action="store_true",
+        help="min-max normalise each run's axes (the paper's convention) instead of bits",
+    )
+    p.add_argument(  # the default since 0.3; kept so that older commands still run
+        "--no-normalize", action="store_true", help=argparse.SUPPRESS
     )
     p.add_argument("--dpi", type=int, default=120, help="resolution of raster output (120)")
     p.set_defaults(func=_plot)

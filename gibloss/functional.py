@@ -42,7 +42,13 @@ import numpy as np
 import torch
 
 from ._deprecation import warn_renamed
-from ._validation import as_array
+from ._validation import (
+    as_array,
+    check_task,
+    looks_like_probabilities,
+    single_logit_is_binary,
+    warn_probabilities,
+)
 from .distributed import gather_batch
 from .estimators import resolve_name
 from .estimators._discrete import entropy_bits, host_to_device
@@ -50,6 +56,7 @@ from .estimators._gaussian import CellMoments, class_conditional_terms, terms_fr
 from .estimators.binning import BinningEstimator, partition_terms
 from .estimators.gcmi import copula_ranks
 from .pmi import PMI_MODES, pmi_mass
+from .split import synergy_split
 
 __all__ = [
     "ESTIMATORS",
@@ -199,6 +206,7 @@ def soft_q(
     bins: int = 30,
     q: str = "cell",
     validate: bool = True,
+    task: str = "auto",
 ) -> SoftQ:
     """Differentiable PMI-reweighted Q from model outputs and targets.
 
@@ -206,7 +214,8 @@ def soft_q(
     ----------
     outputs : torch.Tensor
         ``(n, k)`` logits (classification), or ``(n,)`` / ``(n, 1)``: one logit of a binary
-        classifier when ``y`` holds integer labels 0/1, a regression output when ``y`` is float.
+        classifier when ``y`` holds labels 0/1 (integer, bool or float), a regression output when
+        ``y`` holds other float targets (see ``task``).
     y : torch.Tensor
         ``(n,)`` integer labels in ``[0, k)``, or float targets (regression; binned into ``bins``).
         Integer labels other than 0/1 with a single output column are rejected (ambiguous).
@@ -222,6 +231,12 @@ def soft_q(
     validate : bool
         Check the labels (range, 0/1 for one logit) and finiteness; each check is one host
         synchronisation.
+    task : {"auto", "classification", "regression"}
+        How a single output column is read (ignored for ``(n, k)`` logits, which are always a
+        classifier's; ``"regression"`` with them raises). ``"auto"``: a binary classifier's logit
+        when ``y`` takes only the values 0 and 1 (integer, bool or float labels, as
+        ``BCEWithLogitsLoss`` wants them), else a regression (float ``y``; reading the values is
+        one host synchronisation). ``"classification"``/``"regression"`` say it.
 
     Returns
     -------
@@ -229,16 +244,15 @@ def soft_q(
     """
     if pmi not in PMI_MODES:
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
+    check_task(task)
     y = _check_targets(y, outputs.shape[0], validate)
-    if outputs.ndim == 1 and not y.dtype.is_floating_point:
-        # one logit and integer labels: a binary classifier, [0, z] -> [1 - sigmoid, sigmoid]
-        if validate and not bool(((y == 0) | (y == 1)).all()):
-            values = torch.unique(y)
-            raise ValueError(
-                f"`y` holds integer labels {values[:10].tolist()} but `outputs` has a single "
-                "column: one logit is a binary classifier (labels 0/1); pass logits (n, k) for "
-                "k classes, or float targets for a regression"
-            )
+    if outputs.ndim == 2 and task == "regression":
+        raise ValueError(
+            f"task='regression' needs one output column, got `outputs` of shape "
+            f"{tuple(outputs.shape)} (logits of a classifier)"
+        )
+    if outputs.ndim == 1 and single_logit_is_binary(y, task, check=validate):
+        # one logit and 0/1 labels: a binary classifier, [0, z] -> [1 - sigmoid, sigmoid]
         outputs = torch.stack([torch.zeros_like(outputs), outputs], dim=1)
         y = y.long()
     m, classification = _memberships(outputs, temperature, bins)
@@ -280,10 +294,14 @@ def _memory_terms(
     """Gaussian terms from this batch's cell sums plus ``decay`` times the remembered ones.
 
     Every column is kept (a column constant in this batch is a zero copula column, whose
-    variance is the ridge), so that the sums of different batches add up.
+    variance is the ridge), so that the sums of different batches add up. The sums and the
+    covariances made from them are float64 whatever ``dtype``: a covariance from sums,
+    ``E[g g^T] - mean mean^T``, cancels badly in float32 for a light cell (a NaN at 5 rows with
+    ``temperature=0.01``). The terms come back in ``q.mass``'s dtype; ``diagnostics["h_q"]``
+    is the entropy of Q under the remembered measure, the bound of every term.
     """
-    g = g_all.to(q.mass.dtype)
-    batch = CellMoments.of_batch(g, q.hard, q.n_hard, q.mass)
+    g = g_all.to(torch.float64)
+    batch = CellMoments.of_batch(g, q.hard, q.n_hard, q.mass.to(torch.float64))
     if memory is not None:
         if memory.s1.shape != batch.s1.shape:
             raise ValueError(
@@ -295,7 +313,7 @@ def _memory_terms(
         # it is diluted by that fraction. Each row is a current batch only once but stays in the
         # memory for ~1 / (1 - decay) steps: scale its gradient by the inverse fraction (the
         # value is unchanged), so that a weight means what it means without the memory.
-        combined = memory.decayed_plus(batch, decay)
+        combined = memory.to(torch.float64).decayed_plus(batch, decay)
         scale = (combined.s0.sum() / batch.s0.sum()).detach()
         batch = CellMoments(
             *(
@@ -305,8 +323,13 @@ def _memory_terms(
         )
     terms = terms_from_moments(batch, **opts)
     remembered = CellMoments(*(t.detach() for t in batch.astuple()))
-    diagnostics = {"shrunk_cells": terms.n_shrunk, "memory": remembered}
-    return terms.whole, terms.single, terms.complement, diagnostics
+    dt = q.mass.dtype
+    diagnostics = {
+        "shrunk_cells": terms.n_shrunk,
+        "memory": remembered,
+        "h_q": terms.h_q.to(dt),
+    }
+    return terms.whole.to(dt), terms.single.to(dt), terms.complement.to(dt), diagnostics
 
 
 def _gaussian_terms(
@@ -393,6 +416,20 @@ class GIBTerms:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     per_feature: torch.Tensor | None = None
 
+    @property
+    def synergy_share(self) -> torch.Tensor:
+        """``s = mean_i II_i / I(X;Q)``: for Eq. 5, ``complexity == whole (1 - s) / (2 beta)``.
+
+        With the memory, the terms (and so ``s``) are those of the remembered measure. See
+        :mod:`gibloss.split`.
+        """
+        return synergy_split(self.whole, self.single, self.complement)[1]
+
+    @property
+    def total_effect(self) -> torch.Tensor:
+        """``(N,)`` ``I(X;Q) - I(X^{-i};Q) = I(X^i;Q | X^{-i})`` (see :mod:`gibloss.split`)."""
+        return synergy_split(self.whole, self.single, self.complement)[2]
+
     def detach(self) -> GIBTerms:
         """A copy with every tensor detached (for logging)."""
         return GIBTerms(
@@ -420,6 +457,8 @@ class GIBTerms:
             "h_q": float(self.h_q.detach()),
             "single": self.single.detach().cpu().tolist(),
             "complement": self.complement.detach().cpu().tolist(),
+            "synergy_share": float(self.synergy_share.detach()),
+            "total_effect": self.total_effect.detach().cpu().tolist(),
             "n_samples": self.n_samples,
             "diagnostics": {
                 k: (v.detach().cpu().tolist() if isinstance(v, torch.Tensor) else v)
@@ -440,6 +479,8 @@ def _features(x: Any, reducer: Any, n: int, validate: bool) -> torch.Tensor:
             xt = xt[:, None]
         if xt.ndim != 2:
             raise ValueError(f"`x` must have shape (n, N), got shape {tuple(xt.shape)}")
+        if xt.shape[1] == 0:
+            raise ValueError(f"`x` must have at least one column, got shape {tuple(xt.shape)}")
         if xt.dtype.is_complex:
             raise TypeError(f"`x` must be real-valued, got dtype {xt.dtype}")
         if validate and xt.dtype.is_floating_point and not bool(torch.isfinite(xt).all()):
@@ -469,6 +510,8 @@ def resolve_bins(estimator: str, bins: int | None, z_bins: int | None) -> tuple[
     :func:`gibloss.gib`), 30 otherwise. ``bins`` with the Gaussian copula is the 0.1 spelling of
     ``z_bins`` (deprecated).
     """
+    if bins is not None and not _is_count(bins):
+        raise ValueError(f"`bins` must be a positive integer, got {bins!r}")
     if bins is not None and estimator != "binning":
         warn_renamed(
             f"bins={bins!r} with estimator={estimator!r} (it set the bins of Z)",
@@ -500,6 +543,7 @@ def check_options(
     validate: bool = True,
     memory_decay: float = 0.0,
     reduction: str | None = None,
+    task: str = "auto",
 ) -> None:
     """Validate the keyword options of :func:`gib_terms` (also used by ``GIBLoss.__init__``).
 
@@ -520,6 +564,7 @@ def check_options(
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
     if q not in Q_VALUES:
         raise ValueError(f"`q` must be one of {Q_VALUES}, got {q!r}")
+    check_task(task)
     if not (_is_real(beta) and beta > 0):
         raise ValueError(f"`beta` must be a positive finite number, got {beta!r}")
     if not (_is_real(temperature) and temperature > 0):
@@ -559,10 +604,16 @@ def _check_outputs(outputs: Any, validate: bool) -> None:
         raise TypeError(f"`outputs` must be floating point (logits), got dtype {outputs.dtype}")
     if outputs.ndim not in (1, 2) or (outputs.ndim == 2 and outputs.shape[1] < 1):
         raise ValueError(f"`outputs` must have shape (n, k) or (n,), got {tuple(outputs.shape)}")
-    if outputs.shape[0] < 2:
-        raise ValueError(f"`outputs` needs at least 2 samples (rows), got {outputs.shape[0]}")
-    if validate and not bool(torch.isfinite(outputs.detach()).all()):
-        raise ValueError("`outputs` contains NaN or infinite values")
+    if outputs.shape[0] < 1:
+        raise ValueError("`outputs` needs at least 1 sample (row), got 0")
+    if validate:  # one synchronisation for both checks
+        finite, probabilities = torch.stack(
+            [torch.isfinite(outputs.detach()).all(), looks_like_probabilities(outputs)]
+        ).tolist()
+        if not finite:
+            raise ValueError("`outputs` contains NaN or infinite values")
+        if probabilities:
+            warn_probabilities("outputs", stacklevel=4)
 
 
 def _check_reduction(reduction: str | None) -> None:
@@ -586,6 +637,55 @@ def _deprecated_reduction(reduction: str | None, variant: str) -> tuple[str, boo
         return variant, True
     warn_renamed("reduction='mean'", "nothing (Eq. 5 is the default variant)", stacklevel=4)
     return variant, False
+
+
+_warned_one_row = False
+
+
+def _one_row_terms(out: torch.Tensor, n_feat: int) -> GIBTerms:
+    """Every term zero, on ``out``'s graph (zero gradient): one row carries no information."""
+    global _warned_one_row
+    if not _warned_one_row:
+        _warned_one_row = True
+        warnings.warn(
+            "a batch of one row carries no information about Q: its GIB terms are 0 (no "
+            "gradient), and a memory is not updated (the last batch of a DataLoader without "
+            "drop_last=True); warned once",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    zero = 0.0 * out.sum()
+    zeros = zero + out.new_zeros(n_feat)
+    return GIBTerms(zero, zeros, zeros, zero, zero, zero, int(out.shape[0]), {}, zeros)
+
+
+def _at_bound(comp: torch.Tensor, h_q: torch.Tensor, n_feat: int) -> torch.Tensor:
+    """Fraction of complements at their ``H(Q)`` bound (0-d tensor, no synchronisation).
+
+    A Gaussian-copula complement reads ``H(Q)`` when its Gaussian model overshoots the bound and
+    is clipped: then, as a binned complement whose rows are all distinct, it carries no
+    feature-specific signal.
+    """
+    if n_feat < 2:
+        return comp.new_zeros(())
+    tol = 1e-6 * torch.clamp_min(h_q.detach(), 1.0)
+    return (comp.detach() >= h_q.detach() - tol).to(comp.dtype).mean()
+
+
+def check_reducer(reducer: Any) -> None:
+    """``reducer`` must be None or a reducer object (an instance with ``transform``)."""
+    if reducer is None:
+        return
+    if isinstance(reducer, type):
+        raise TypeError(
+            f"`reducer` must be a fitted reducer instance, got the class {reducer.__name__}; "
+            f"construct and fit one first, e.g. {reducer.__name__}(50).fit(x)"
+        )
+    if not callable(getattr(reducer, "transform", None)):
+        raise TypeError(
+            f"`reducer` must be a fitted reducer with a transform() method, got "
+            f"{type(reducer).__name__}"
+        )
 
 
 def gib_terms(
@@ -612,6 +712,7 @@ def gib_terms(
     memory: CellMoments | None = None,
     memory_decay: float = 0.0,
     reduction: str | None = None,
+    task: str = "auto",
 ) -> GIBTerms:
     """Differentiable GIB terms of a batch (bits), with gradient through ``outputs`` only.
 
@@ -682,12 +783,17 @@ def gib_terms(
     reduction : {"mean", "sum_vs_whole", "none"}, optional
         Deprecated (0.1 used it to pick the equation): use ``variant``, and ``per_feature``
         for the per-feature vector (``"none"`` still returns it as ``complexity``).
+    task : {"auto", "classification", "regression"}
+        How a single output column is read (see :func:`soft_q`): by default a binary
+        classifier's logit when ``y`` holds only 0 and 1 (integer or float), else a regression.
 
     Returns
     -------
     GIBTerms
         The complexity, the per-feature terms and shares, ``I(X; Q)``, the soft prediction term
-        and ``H(Q)``.
+        and ``H(Q)``. A batch of one row (the last batch of a ``DataLoader`` without
+        ``drop_last``) carries no information about anything: every term is zero, on the graph
+        of ``outputs`` (its gradient is zero), with a ``RuntimeWarning`` the first time.
     """
     estimator = resolve_name(estimator, choices=ESTIMATORS)
     variant, per_feature_out = _deprecated_reduction(reduction, variant)
@@ -709,7 +815,9 @@ def gib_terms(
         null=null,
         validate=validate,
         memory_decay=memory_decay,
+        task=task,
     )
+    check_reducer(reducer)
     _check_outputs(outputs, validate)
     y = _check_targets(y, outputs.shape[0], validate)
     with torch.autocast(device_type=outputs.device.type, enabled=False):
@@ -720,10 +828,19 @@ def gib_terms(
         out = outputs.to(dtype)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
+        if out.shape[0] < 2:
+            return _one_row_terms(out, feats.shape[1])
 
         def terms_of(out: torch.Tensor, y: torch.Tensor, check: bool) -> tuple[Any, ...]:
             q_var = soft_q(
-                out, y, pmi=pmi, temperature=temperature, bins=z_bins, q=q, validate=check
+                out,
+                y,
+                pmi=pmi,
+                temperature=temperature,
+                bins=z_bins,
+                q=q,
+                validate=check,
+                task=task,
             )
             if estimator == "binning":
                 return q_var, *_soft_binning_terms(feats, q_var, bins)
@@ -756,7 +873,12 @@ def gib_terms(
             complexity = per_feature.sum()
         pc = q_var.contingency
         prediction = entropy_bits(pc.sum(0)) + entropy_bits(pc.sum(1)) - entropy_bits(pc)
-        h_q = entropy_bits(q_var.cell_mass())
+        # with a memory, the terms are those of the remembered measure: so is their bound
+        h_q = diagnostics.pop("h_q", None)
+        if h_q is None:
+            h_q = entropy_bits(q_var.cell_mass())
+        if estimator == "gaussian_copula":
+            diagnostics["saturated_complements"] = _at_bound(comp, h_q, n_feat)
     return GIBTerms(
         complexity,
         single,

@@ -14,14 +14,23 @@ import numpy as np
 import torch
 
 from ._deprecation import keyword_only_since, warn_renamed
-from ._validation import as_array, as_weights, check_same_length
+from ._validation import as_array, as_weights, check_same_length, check_task
 from .bias import check_bias_correction, miller_madow, permutations, shuffled_mean
 from .bootstrap import bootstrap_counts, check_n_boot, percentile_interval
 from .estimators import Estimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
 from .estimators.base import FeatureTerms
-from .pmi import Z_CODES, binary_logits, build_q, output_confidence, pmi_mass
+from .pmi import (
+    PMI_MODES,
+    Q_KINDS,
+    Z_CODES,
+    binary_logits,
+    build_q,
+    output_confidence,
+    pmi_mass,
+)
 from .records import jsonable
+from .split import synergy_split
 
 __all__ = ["GIBResult", "IBResult", "entropy", "gib", "ib", "mutual_information", "synergy"]
 
@@ -300,6 +309,14 @@ class GIBResult:
         Positive: feature ``i`` and its complement tell more together than apart (synergy);
         negative: what they tell overlaps (redundancy). Eq. 5's complexity is
         ``(1/(2 beta N)) sum_i (I(X; Q) - II_i)``.
+    synergy_share : float
+        ``s = mean_i II_i / I(X; Q)`` (0 when ``I(X; Q) = 0``): for Eq. 5,
+        ``complexity == whole * (1 - synergy_share) / (2 beta)`` exactly (see
+        :mod:`gibloss.split`).
+    total_effect : numpy.ndarray
+        ``(N,)`` ``I(X; Q) - I(X^{-i}; Q) = I(X^i; Q | X^{-i})``: what feature ``i`` adds to
+        the rest; ``H(Q | X^{-i})`` when Q is a function of X (the influence of bit ``i`` for a
+        Boolean function of uniform bits).
     """
 
     prediction: float
@@ -311,14 +328,16 @@ class GIBResult:
     settings: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     interaction: np.ndarray = field(init=False)
+    synergy_share: float = field(init=False)
+    total_effect: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         single = np.asarray(self.single, dtype=float)
         complement = np.asarray(self.complement, dtype=float)
-        if single.size == 1:  # one feature: its complement is empty, nothing interacts
-            self.interaction = np.zeros(1)
-        else:
-            self.interaction = self.whole - complement - single
+        interaction, share, total = synergy_split(float(self.whole), single, complement)
+        self.interaction = np.asarray(interaction, dtype=float)
+        self.synergy_share = float(share)
+        self.total_effect = np.asarray(total, dtype=float)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary (arrays become lists)."""
@@ -425,6 +444,7 @@ def gib(
     n_shuffles: int = 10,
     n_boot: int = 0,
     level: float = 0.95,
+    task: str = "auto",
     **options: Any,
 ) -> GIBResult:
     """Generalized Information Bottleneck terms (paper Eq. 5; Eq. 17 with ``variant``).
@@ -436,8 +456,12 @@ def gib(
     z : array-like or torch.Tensor
         ``(n, k)`` logits (classification), ``(n,)`` float outputs (regression), or ``(n,)``
         integer predictions.
-    y : array-like or torch.Tensor
+    y : array-like or torch.Tensor or None
         ``(n,)`` integer labels in ``[0, k)`` (classification) or float targets (regression).
+        ``None`` with ``q="z"`` and ``pmi="none"``: Q is the coded output alone, and the terms
+        are the complexity of the function ``x -> z`` (a single float output column is then
+        read as a regression output unless ``task="classification"``); the prediction term
+        and objective are NaN.
     beta : float, default 1.0
         Trade-off parameter; the complexity is divided by it.
     estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
@@ -495,6 +519,10 @@ def gib(
         ``sampling="weighted"`` only.
     level : float
         Coverage of the bootstrap interval.
+    task : {"auto", "classification", "regression"}
+        How a single float output column is read: ``"auto"`` is a binary classifier's logit
+        when ``y`` holds only 0 and 1 (integer or float labels, as ``BCEWithLogitsLoss`` wants
+        them; the same numbers either way), else a regression; the other two say it.
     **options
         Hyper-parameters of a named estimator.
 
@@ -517,6 +545,44 @@ def gib(
     est, z_bins = _resolve_bins(estimator, bins, z_bins, options)
     if not (isinstance(beta, (int, float)) and np.isfinite(beta) and beta > 0):
         raise ValueError(f"`beta` must be a positive finite number, got {beta!r}")
+    if pmi is not None and pmi not in PMI_MODES:
+        raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
+    if q not in Q_KINDS:
+        raise ValueError(f"`q` must be one of {Q_KINDS}, got {q!r}")
+    check_task(task)
+    if y is None:  # the complexity of a function's output: Q = Z, unweighted
+        if q != "z" or pmi not in (None, "none"):
+            raise ValueError(
+                "`y` may be None only with q='z' and pmi='none' (Q is then the output alone), "
+                f"got q={q!r}, pmi={pmi!r}"
+            )
+        z_rows = as_array(z, "z")
+        y, pmi = np.zeros(z_rows.shape[0], dtype=np.int64), "none"
+        if task == "auto" and z_rows.dtype.kind == "f" and z_rows.shape[1] == 1:
+            task = "regression"
+        result = gib(
+            x,
+            z_rows,
+            y,
+            beta=beta,
+            estimator=est,
+            pmi=pmi,
+            sampling=sampling,
+            z_code=default_z_code(est) if z_code == "auto" else z_code,  # no labels to check
+            q=q,
+            variant=variant,
+            z_bins=z_bins,
+            random_state=random_state,
+            temperature=temperature,
+            bias_correction=bias_correction,
+            n_shuffles=n_shuffles,
+            n_boot=n_boot,
+            level=level,
+            task=task,
+        )
+        result.prediction = result.objective = float("nan")
+        result.settings["labels"] = None
+        return result
     if variant not in _VARIANTS:
         raise ValueError(f"`variant` must be one of {_VARIANTS}, got {variant!r}")
     if sampling not in _SAMPLING:
@@ -535,15 +601,17 @@ def gib(
     if z_code == "soft":
         if bias_correction != "none" or n_boot:
             raise ValueError("`bias_correction` and `n_boot` are not available with z_code='soft'")
-        return _soft_gib(x, z, y, est, beta, pmi, q, sampling, variant, z_bins, temperature)
+        return _soft_gib(
+            x, z, y, est, beta, pmi, q, sampling, variant, z_bins, temperature, task
+        )
     xa = as_array(x, "x")
     za = as_array(z, "z")
     if z_code != "binned":
-        za = binary_logits(za, y)
+        za, y = binary_logits(za, y, task)
     if auto:
         _check_predictions(za, y)
     check_same_length(x=xa, z=za)
-    qv = build_q(za, y, pmi=pmi, z_code=z_code, q=q, bins=z_bins)
+    qv = build_q(za, y, pmi=pmi, z_code=z_code, q=q, bins=z_bins, task=task)
     kz, ky = int(qv.z_codes.max()) + 1, int(qv.y_codes.max()) + 1
     prediction = plugin_mi(qv.z_codes, kz, qv.y_codes, ky)
     null: dict[str, Any] = {}
@@ -669,6 +737,7 @@ def _soft_gib(
     variant: str,
     bins: int,
     temperature: float,
+    task: str = "auto",
 ) -> GIBResult:
     """``gib(..., z_code="soft")``: the differentiable core evaluated without gradient."""
     import torch
@@ -706,6 +775,7 @@ def _soft_gib(
             variant=variant,
             q=q,
             gather=False,
+            task=task,
             **opts,
         )
     complexity = float(terms.complexity)

@@ -17,6 +17,13 @@ prediction) pairs ordered in time:
 A run whose prediction never rises (``prediction[-1] <= prediction[0]``) has no fitting point; its
 whole trajectory is then treated as after-fit.
 
+**Split** of the change, when ``I(X;Q)`` (``whole``) and the synergy share are given (Eq. 5):
+``C = I(X;Q) (1 - s) / (2 beta)`` exactly, so ``Δ ln C = Δ ln I(X;Q) + Δ ln(1 - s)``
+(:mod:`gibloss.split`). ``split`` divides the change from the first point to the end,
+``drop_split`` a detected drop from its peak to the end: a drop carried by ``I(X;Q)`` is the
+features telling less about Q (or Q losing entropy: a saturating softmax, see the cause below); a
+drop carried by ``1 - s`` is the features' information becoming more synergistic.
+
 **Cause** of a detected drop, when the output-side diagnostics are given. A complexity computed
 on binned probabilities falls when the softmax saturates into fewer probability bins, without any
 change in what the features tell about the decisions. Between the peak and the end:
@@ -37,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from .split import ChangeSplit, split_change
+
 __all__ = ["CompressionSummary", "compression", "trajectory_compression"]
 
 
@@ -53,6 +62,8 @@ class CompressionSummary:
     end: float
     first: float
     cause: str | None = None
+    split: ChangeSplit | None = None
+    drop_split: ChangeSplit | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dictionary."""
@@ -70,6 +81,8 @@ def compression(
     h_q: Sequence[float] | None = None,
     max_p: Sequence[float] | None = None,
     argmax_complexity: Sequence[float] | None = None,
+    whole: Sequence[float] | None = None,
+    synergy_share: Sequence[float] | None = None,
 ) -> CompressionSummary:
     """Detect a compression phase in one trajectory (see the module docstring for the definition).
 
@@ -89,6 +102,9 @@ def compression(
         Output-side diagnostics at the same times (the weighted entropy of Q, the mean max-p,
         the complexity with Z coded by its argmax); with any of them a detected drop gets a
         ``cause`` (see the module docstring).
+    whole, synergy_share : sequence of float, optional
+        ``I(X;Q)`` and the synergy share at the same times (Eq. 5): with both, ``split`` and
+        ``drop_split`` give the exact split of the change (see the module docstring).
 
     Returns
     -------
@@ -134,7 +150,16 @@ def compression(
     cause = None
     if compressed and (h_q is not None or max_p is not None):
         cause = _cause(c, i_peak, drop, h_q, max_p, argmax_complexity)
+    split = drop_split = None
+    if whole is not None and synergy_share is not None:
+        w = _series(whole, c.size, "whole")
+        sh = _series(synergy_share, c.size, "synergy_share")
+        split = _split_or_none(c, w, sh, 0)
+        if compressed:
+            drop_split = _split_or_none(c, w, sh, i_peak)
     return CompressionSummary(
+        split=split,
+        drop_split=drop_split,
         compressed=bool(compressed),
         drop=drop,
         relative_drop=rel,
@@ -145,6 +170,16 @@ def compression(
         first=float(c[0]),
         cause=cause,
     )
+
+
+def _split_or_none(
+    c: np.ndarray, whole: np.ndarray, share: np.ndarray, start: int
+) -> ChangeSplit | None:
+    """The split from ``start`` to the end; None where a log is undefined (a zero term)."""
+    ends = [start, c.size - 1]
+    if min(c[ends].min(), whole[ends].min()) <= 0 or share[ends].max() >= 1:
+        return None
+    return split_change(c[ends], whole[ends], share[ends])
 
 
 def _series(values: Sequence[float], n: int, name: str) -> np.ndarray:
@@ -194,5 +229,7 @@ def trajectory_compression(trajectory: dict[str, Any], **kwargs: Any) -> Compres
         h_q=trajectory.get("h_q"),
         max_p=trajectory.get("max_p"),
         argmax_complexity=trajectory.get("argmax_complexity"),
+        whole=trajectory.get("whole"),
+        synergy_share=trajectory.get("synergy_share"),
         **kwargs,
     )

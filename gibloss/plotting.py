@@ -9,11 +9,12 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .phases import trajectory_compression
 from .records import estimator_entry, read_records, trajectories
 
-__all__ = ["plot_feature_terms", "plot_information_plane"]
+__all__ = ["plot_complexity_split", "plot_feature_terms", "plot_information_plane"]
 
 
 def _load(records_or_path: Any) -> list[dict[str, Any]]:
@@ -25,24 +26,42 @@ def _load(records_or_path: Any) -> list[dict[str, Any]]:
     return read_records(records)
 
 
+#: Ranges below this many bits are drawn as constant when normalising: dividing by them would
+#: blow rounding noise up to a whole axis (a 1e-15-bit range gave axes in units of 1e14).
+NORM_TOL = 1e-3
+
+
 def _norm(v: np.ndarray) -> np.ndarray:
-    """Min-max normalised to [0, 1]; a constant trajectory sits in the middle (0.5)."""
+    """Min-max normalised to [0, 1]; a trajectory whose range is below :data:`NORM_TOL` bits
+    sits in the middle (0.5)."""
     span = v.max() - v.min()
-    return (v - v.min()) / span if span > 0 else np.full_like(v, 0.5, dtype=float)
+    return (v - v.min()) / span if span > NORM_TOL else np.full_like(v, 0.5, dtype=float)
 
 
 def _norm_like(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """``v`` on the axis that :func:`_norm` gives ``ref``."""
     span = ref.max() - ref.min()
-    if span > 0:
+    if span > NORM_TOL:
         return (v - ref.min()) / span
     return 0.5 + (v - ref.min())  # around a constant reference (at 0.5): offsets in bits
+
+
+def _note(ax: Any, lines: list[str]) -> None:
+    """Small notes in the panel's top-left corner, kept out of the layout (so a long note can
+    neither run past the figure's layout nor collapse the axes)."""
+    if not lines:
+        return
+    text = ax.text(
+        0.02, 0.98, "\n".join(lines), transform=ax.transAxes, fontsize=6.5, va="top",
+        color="0.25", wrap=True,
+    )
+    text.set_in_layout(False)
 
 
 def plot_information_plane(
     records_or_path: Any,
     kind: str = "gib",
-    normalize: bool = True,
+    normalize: bool = False,
     *,
     estimator: str | None = None,
     layers: Sequence[str] = ("output",),
@@ -51,13 +70,15 @@ def plot_information_plane(
     cmap: str = "viridis",
     panel_size: float = 3.2,
 ) -> Figure:
-    """Information plane(s): x = complexity, y = prediction, colour = epoch, one panel per run.
+    """Information plane(s): x = complexity, y = prediction, colour = time, one panel per run.
 
-    Where the records carry a shuffled-label null (the monitor's default), it is drawn as a
-    dashed grey line: what the estimator reads at each point without the relationship. GIB
-    panels also draw the plane with Z coded by its argmax (dotted, where recorded), and mark a
-    detected drop (:func:`gibloss.compression`, default thresholds) with an arrow from its peak
-    to the end: red for ``"compression"``, orange for ``"saturation"``.
+    Axes are in bits. Where the records carry a shuffled-label null (the monitor's default), it
+    is drawn as a dashed grey line in the same units: what the estimator reads at each point
+    without the relationship, so the distance from it is what the data tell. GIB panels also
+    draw the plane with Z coded by its argmax (dotted, where recorded), and mark a detected drop
+    (:func:`gibloss.compression`, default thresholds) with an arrow from its peak to the end:
+    red for ``"compression"``, orange for ``"saturation"``. Each panel's title names the run
+    and the estimator.
 
     Parameters
     ----------
@@ -65,8 +86,11 @@ def plot_information_plane(
         Monitor records or the JSON Lines file(s) holding them.
     kind : {"gib", "ib"}
         GIB plane (complexity vs ``I(Z;Y)``) or IB plane (``I(X;T)`` vs ``I(T;Y)``).
-    normalize : bool
-        Scale each axis of each trajectory to ``[0, 1]`` (the paper's convention).
+    normalize : bool, default False
+        Scale each axis of each trajectory to ``[0, 1]`` (the paper's convention), on request
+        only: it hides how large a change is (a 0.004-bit change fills the axis). A range below
+        :data:`NORM_TOL` bits is drawn as constant, with its value in a note; the null, which
+        normalised axes cannot place, is given in the note too.
     estimator : str, optional
         Which estimator's terms (default: the first recorded).
     layers : sequence of str
@@ -85,11 +109,14 @@ def plot_information_plane(
     matplotlib.figure.Figure
     """
     records = _load(records_or_path)
-    layer_list = list(layers) if kind == "ib" else ["output"]
+    layer_list = list(dict.fromkeys(layers)) if kind == "ib" else ["output"]
     per_layer = {
         layer: trajectories(records, kind, estimator=estimator, layer=layer, convention=convention)
         for layer in layer_list
     }
+    est_name = estimator or next(
+        (next(iter(r[kind])) for r in records if isinstance(r.get(kind), dict) and r[kind]), "?"
+    )
     run_names = list(runs) if runs is not None else list(next(iter(per_layer.values())))
     if not run_names:
         raise ValueError("no runs to plot")
@@ -99,7 +126,7 @@ def plot_information_plane(
     fig, axes = plt.subplots(
         rows,
         cols,
-        figsize=(panel_size * cols + 0.8, panel_size * rows),
+        figsize=(panel_size * cols + 0.8, panel_size * rows + 0.2),
         squeeze=False,
         constrained_layout=True,
     )
@@ -113,27 +140,31 @@ def plot_information_plane(
     sc = None
     for k, run in enumerate(run_names):
         ax = axes[k // cols][k % cols]
+        notes: list[str] = []
         for j, (layer, tr) in enumerate(per_layer.items()):
             if run not in tr:
                 raise ValueError(f"run {run!r} not in the records")
             d = tr[run]
             xs, ys = d["complexity"], d["prediction"]
             null = (d["null_complexity"], d["null_prediction"]) if "null_complexity" in d else None
+            tag = f"{layer}: " if kind == "ib" and len(layer_list) > 1 else ""
             if normalize:
-                if null is not None:  # the null on the run's own normalised axes
-                    null = (_norm_like(null[0], xs), _norm_like(null[1], ys))
                 constant = [
                     f"{name} constant at {v[0]:.3f} bits"
                     for name, v in (("complexity", xs), ("prediction", ys))
-                    if v.size and np.ptp(v) == 0
+                    if v.size and np.ptp(v) <= NORM_TOL
                 ]
                 if constant:  # normalising cannot show it: say so on the panel
-                    ax.text(0.02, 0.98 - 0.06 * j, f"{layer}: " + "; ".join(constant),
-                            transform=ax.transAxes, fontsize=7, va="top")
+                    notes.append(tag + "; ".join(constant))
+                if null is not None:  # normalised axes cannot place it: give it in bits
+                    notes.append(
+                        f"{tag}null at end: {null[0][-1]:.3f}, {null[1][-1]:.3f} bits"
+                    )
+                    null = None
                 xs, ys = _norm(xs), _norm(ys)
             if null is not None:
-                ax.plot(*null, color="0.45", lw=0.9, ls="--", zorder=1,
-                        label="shuffled null" if k == 0 and j == 0 else None)
+                ax.plot(*null, color="0.45", lw=0.9, ls="--", marker=".", ms=3, zorder=1,
+                        label="shuffled null" if j == 0 else None)
             ax.plot(xs, ys, color="0.75", lw=0.8, zorder=1)
             if kind == "gib" and "argmax_complexity" in d:  # the decision-coded reading
                 axs, ays = d["argmax_complexity"], d["argmax_prediction"]
@@ -141,7 +172,7 @@ def plot_information_plane(
                     axs = _norm_like(axs, d["complexity"])
                     ays = _norm_like(ays, d["prediction"])
                 ax.plot(axs, ays, color="tab:blue", lw=0.9, ls=":", marker="x", ms=3,
-                        zorder=1, label="argmax coding" if k == 0 else None)
+                        zorder=1, label="argmax coding")
             if kind == "gib" and d["time"].size >= 2:
                 _mark_compression(ax, d, xs, ys)
             sc = ax.scatter(
@@ -156,18 +187,100 @@ def plot_information_plane(
                 zorder=2,
                 label=layer if kind == "ib" and len(layer_list) > 1 else None,
             )
-        ax.set_title(str(run), fontsize=10)
+        _note(ax, notes)
         what = "GIB" if kind == "gib" else "IB"
+        ax.set_title(f"{run}\n{what}, {est_name}", fontsize=9)
         xl = "complexity" if kind == "gib" else "I(X;T)"
         yl = "I(Z;Y)" if kind == "gib" else "I(T;Y)"
-        ax.set_xlabel(f"{what} {xl}" + (" (normalised)" if normalize else " (bits)"), fontsize=9)
-        ax.set_ylabel(f"{yl}" + (" (normalised)" if normalize else " (bits)"), fontsize=9)
-        if (kind == "ib" and len(layer_list) > 1) or ax.get_legend_handles_labels()[1]:
-            ax.legend(fontsize=7, loc="lower right")
+        unit = " (normalised)" if normalize else " (bits)"
+        ax.set_xlabel(f"{what} {xl}{unit}", fontsize=9)
+        ax.set_ylabel(f"{yl}{unit}", fontsize=9)
+        if not normalize:
+            for axis in (ax.xaxis, ax.yaxis):  # no offset notation: read the bits as they are
+                axis.get_major_formatter().set_useOffset(False)
+        if ax.get_legend_handles_labels()[1]:
+            # below the panel: inside it, a legend hides the null (low) or the run (high)
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                      frameon=False)
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].set_visible(False)
     axis = str(next(iter(next(iter(per_layer.values())).values()))["axis"])
-    fig.colorbar(sc, ax=axes.ravel().tolist(), label=axis)
+    bar = fig.colorbar(sc, ax=axes.ravel().tolist(), label=axis)
+    if np.allclose(all_t, np.round(all_t)):  # epochs and steps: whole-number ticks
+        bar.locator = MaxNLocator(integer=True)
+        bar.update_ticks()
+    return fig
+
+
+def plot_complexity_split(
+    records_or_path: Any,
+    *,
+    estimator: str | None = None,
+    runs: Iterable[str] | None = None,
+    panel_size: float = 3.2,
+) -> Figure:
+    """What the GIB complexity is made of, over time: one panel per run.
+
+    Left axis (bits): the complexity C and ``½ I(X;Q)``, whose ratio is ``1 - s`` (Eq. 5:
+    ``C = ½ I(X;Q) (1 - s) / beta``); right axis: the synergy share ``s``. A C that falls with
+    ``I(X;Q)`` at constant ``s`` lost information about Q (or Q lost entropy); one that falls
+    with a rising ``s`` became more synergistic (:mod:`gibloss.split`).
+
+    Parameters
+    ----------
+    records_or_path : str, Path, list of records, or list of paths
+        Monitor records (GIB records of ``variant="synergy"``).
+    estimator : str, optional
+        Which estimator's terms (default: the first recorded).
+    runs : iterable of str, optional
+        Runs to draw (default all).
+    panel_size : float
+        Inches per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    records = _load(records_or_path)
+    trs = trajectories(records, "gib", estimator=estimator)
+    names = list(runs) if runs is not None else list(trs)
+    missing = [r for r in names if r not in trs or "synergy_share" not in trs[r]]
+    if not names or missing:
+        raise ValueError(
+            f"no split to draw for runs {missing or names}: the records need I(X;Q) and the "
+            "per-feature terms of Eq. 5 (variant='synergy') at every point"
+        )
+    est_name = estimator or next(
+        (next(iter(r["gib"])) for r in records if isinstance(r.get("gib"), dict) and r["gib"]),
+        "?",
+    )
+    cols = min(len(names), 4)
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(panel_size * cols + 0.6, panel_size * rows + 0.3), squeeze=False,
+        constrained_layout=True,
+    )
+    for k, run in enumerate(names):
+        d = trs[run]
+        ax = axes[k // cols][k % cols]
+        t = d["time"]
+        ax.plot(t, d["complexity"], "o-", color="k", ms=3, label="complexity C")
+        ax.plot(t, 0.5 * d["whole"], "s--", color="tab:blue", ms=3, label="½ I(X;Q)")
+        ax.set_xlabel(str(d["axis"]), fontsize=9)
+        ax.set_ylabel("bits", fontsize=9)
+        ax.set_ylim(bottom=min(0.0, float(np.min(d["complexity"]))))
+        twin = ax.twinx()
+        twin.plot(t, d["synergy_share"], "^:", color="tab:red", ms=3, label="synergy share s")
+        twin.set_ylabel("synergy share s", fontsize=9, color="tab:red")
+        ax.set_title(f"{run}\nGIB split, {est_name}", fontsize=9)
+        if np.allclose(t, np.round(t)):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        handles = ax.get_legend_handles_labels()
+        extra = twin.get_legend_handles_labels()
+        ax.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize=7, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+    for k in range(len(names), rows * cols):
+        axes[k // cols][k % cols].set_visible(False)
     return fig
 
 

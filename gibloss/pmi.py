@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import as_array, as_labels, check_same_length
+from ._validation import (
+    as_array,
+    as_labels,
+    check_same_length,
+    check_task,
+    looks_like_probabilities,
+    single_logit_is_binary,
+    warn_probabilities,
+)
 from .estimators._discrete import MIN_MASS, dense, row_codes
 from .estimators.binning import BinningEstimator
 
@@ -113,26 +121,32 @@ def code_outputs(z: np.ndarray, z_code: str, bins: int) -> tuple[np.ndarray, int
     return row_codes(BinningEstimator(bins=bins).discretize(z))  # "logits" and "binned"
 
 
-def binary_logits(z: np.ndarray, y: Any) -> np.ndarray:
+def binary_logits(z: np.ndarray, y: Any, task: str = "auto") -> tuple[np.ndarray, Any]:
     """A single-logit binary classifier's outputs as two-class logits; anything else unchanged.
 
-    One float output column with integer (or bool) labels in {0, 1} is a ``BCEWithLogitsLoss``
-    model: ``[0, z]`` has softmax ``[1 - sigmoid(z), sigmoid(z)]``. One float column with float
-    targets is a regression. One float column with other integer labels is ambiguous and raises.
+    One float output column beside 0/1 labels (integer, bool or float, by the rule of
+    :func:`gibloss._validation.single_logit_is_binary` and ``task``) is a ``BCEWithLogitsLoss``
+    model: ``[0, z]`` has softmax ``[1 - sigmoid(z), sigmoid(z)]``, and the labels come back as
+    integers. One float column with other float targets is a regression; with other integer
+    labels it is ambiguous and raises (unless ``task="regression"``).
+
+    Returns
+    -------
+    z, y
+        The (possibly two-column) outputs and the (possibly integer) targets.
     """
+    check_task(task)
     if z.dtype.kind != "f" or z.shape[1] != 1:
-        return z
+        if task == "regression" and z.dtype.kind == "f":
+            raise ValueError(
+                f"task='regression' needs one output column, got `z` of shape {z.shape} "
+                "(logits of a classifier)"
+            )
+        return z, y
     ya = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if ya.dtype.kind not in "biu":
-        return z
-    values = np.unique(ya)
-    if not np.all(np.isin(values, (0, 1))):
-        raise ValueError(
-            f"`y` holds integer labels {values[:10].tolist()} but `z` has a single output "
-            "column: one logit is a binary classifier (labels 0/1); pass logits (n, k) for k "
-            "classes, or float targets for a regression"
-        )
-    return np.column_stack([np.zeros(len(z)), z[:, 0]])
+    if not single_logit_is_binary(ya, task, name="y", outputs="z"):
+        return z, y
+    return np.column_stack([np.zeros(len(z)), z[:, 0]]), ya.reshape(-1).astype(np.int64)
 
 
 def output_confidence(z: np.ndarray, bins: int) -> dict[str, float]:
@@ -282,6 +296,7 @@ def build_q(
     z_code: str = "probs",
     q: str = "cell",
     bins: int = 30,
+    task: str = "auto",
 ) -> QVariable:
     """Build the PMI-reweighted prediction variable Q from outputs ``z`` and targets ``y``.
 
@@ -302,6 +317,9 @@ def build_q(
         coded output Z itself (the PMI weights then carry all of Y's influence).
     bins : int
         Bins for ``z_code`` and for regression targets.
+    task : {"auto", "classification", "regression"}
+        How one float output column is read: ``"auto"`` is a binary classifier's logit when
+        ``y`` holds only 0 and 1 (integer or float labels), else a regression.
 
     Returns
     -------
@@ -313,9 +331,14 @@ def build_q(
         pmi = "none" if q == "pmi" else "ratio"
     if pmi not in PMI_MODES:
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
+    if z_code not in Z_CODES:
+        raise ValueError(f"`z_code` must be one of {Z_CODES}, got {z_code!r}")
+    check_task(task)
     za = as_array(z, "z")
     if z_code != "binned":
-        za = binary_logits(za, y)
+        za, y = binary_logits(za, y, task)
+        if z_code != "argmax" and looks_like_probabilities(za):
+            warn_probabilities("z", stacklevel=3)
     zc, kz = code_outputs(za, z_code, bins)
     yc, ky = code_targets(y, za, bins, representation=z_code == "binned")
     check_same_length(z=zc, y=yc)

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .split import synergy_split
+
 __all__ = ["append_record", "jsonable", "read_records", "time_axis", "trajectories"]
 
 
@@ -115,8 +117,10 @@ def trajectories(
     """Per-run trajectories ``{run: {"time", "complexity", "prediction"}}`` from records.
 
     GIB trajectories also carry ``"h_q"`` and ``"max_p"`` (the weighted entropy of Q and the
-    mean max-p), ``"null_complexity"`` / ``"null_prediction"`` (the shuffled-label null), and
+    mean max-p), ``"null_complexity"`` / ``"null_prediction"`` (the shuffled-label null),
     ``"argmax_complexity"`` / ``"argmax_prediction"`` (the plane with Z coded by its argmax),
+    and ``"whole"`` / ``"synergy_share"`` (``I(X;Q)`` and ``s``, the exact split of Eq. 5's
+    complexity, :mod:`gibloss.split`; records of ``variant="sum_vs_whole"`` have no split),
     when every point recorded them.
 
     Parameters
@@ -150,8 +154,14 @@ def trajectories(
         for r in rs:
             terms = estimator_entry(r[kind], estimator)
             if terms is None:
+                if wanted == "ib_run_range":
+                    raise ValueError(
+                        f"run_range IB records hold binning only (one bin range per layer over "
+                        f"the run), not estimator {estimator!r}; use convention='per_call' for it"
+                    )
                 raise ValueError(
-                    f"estimator {estimator!r} not in the {kind} records of run {run!r}"
+                    f"estimator {estimator!r} not in the {kind} records of run {run!r}; "
+                    f"available: {sorted(r[kind])}"
                 )
             if kind == "ib":
                 if layer not in terms:
@@ -162,6 +172,19 @@ def trajectories(
                 terms = terms[layer]
             diag = terms.get("diagnostics") or {}
             argmax = terms.get("argmax") or {}
+            whole, share = np.nan, np.nan
+            if kind == "gib" and "whole" in terms and "single" in terms:
+                if (terms.get("settings") or {}).get("variant", "synergy") == "synergy":
+                    whole = float(terms["whole"])
+                    share = float(
+                        terms["synergy_share"]
+                        if "synergy_share" in terms
+                        else synergy_split(
+                            whole,
+                            np.asarray(terms["single"], dtype=float),
+                            np.asarray(terms["complement"], dtype=float),
+                        )[1]
+                    )
             pts.append(
                 (
                     float(r[axis]) if r.get(axis) is not None else _time_of(r),
@@ -173,6 +196,8 @@ def trajectories(
                     float((terms.get("null") or {}).get("prediction", np.nan)),
                     float(argmax.get("complexity", np.nan)),
                     float(argmax.get("prediction", np.nan)),
+                    whole,
+                    share,
                 )
             )
         pts.sort(key=lambda v: v[0])
@@ -185,7 +210,7 @@ def trajectories(
         }
         # output-side diagnostics of GIB records, where every point has them
         extra = ("h_q", "max_p", "null_complexity", "null_prediction", "argmax_complexity",
-                 "argmax_prediction")
+                 "argmax_prediction", "whole", "synergy_share")
         for col, key in enumerate(extra, start=3):
             if np.all(np.isfinite(arr[:, col])):
                 out[run][key] = arr[:, col]

@@ -248,7 +248,14 @@ def evaluate_robustness(
     >>> sorted(res.pgd) == [0.1] and 0.0 <= res.pgd[0.1] <= res.clean
     True
     """
-    import torchattacks
+    try:
+        import torchattacks
+    except ImportError as err:  # an optional dependency: say how to install it
+        raise ImportError(
+            "evaluate_robustness needs torchattacks: pip install --no-deps torchattacks==3.5.1 "
+            "(its pinned requests conflicts with other packages; it imports none of its "
+            "dependencies at run time); `make venv` installs it"
+        ) from err
 
     bad = [a for a in attacks if a not in ATTACKS]
     if bad:

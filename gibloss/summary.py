@@ -1,14 +1,81 @@
-"""Run summaries: per plane and run, where each term starts, peaks and ends, and whether
-the complexity compressed (the table ``gibloss summary`` prints)."""
+"""Run summaries: per plane and run, where each term starts, peaks and ends, beside its shuffled
+null, whether the complexity compressed, what the change was made of, and whether the estimate
+can be read at all (the table ``gibloss summary`` prints)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .phases import trajectory_compression
-from .records import trajectories
+import numpy as np
 
-__all__ = ["summary_table"]
+from .phases import trajectory_compression
+from .records import estimator_entry, trajectories
+
+__all__ = ["summary_table", "unreliable_reason"]
+
+_CONTINUOUS = ("gaussian_copula", "gcmi", "kde", "ksg")
+
+
+def unreliable_reason(
+    kind: str, estimator: str, trajectory: dict[str, np.ndarray], n_rows: int | None
+) -> str | None:
+    """Why a trajectory's estimates cannot be read as information, or None.
+
+    * a value above ``log2 n``, the most that ``n`` probe rows can tell (a plug-in estimate
+      cannot exceed it; a larger one is the estimator's model speaking, not the data);
+    * IB's ``I(X;T)`` with a continuous estimator: a network layer is a deterministic map of
+      continuous inputs, whose true ``I(X;T)`` is infinite; the Gaussian-copula (or KDE, KSG)
+      value measures the geometry of the fit, so its changes are not compression;
+    * IB's ``I(T;Y)`` at 0 in every point with a continuous estimator: a Gaussian-copula estimate
+      collapses to 0 when every class has at most ``d + 1`` rows for a ``d``-unit layer (each
+      class covariance is shrunk to the same target).
+    """
+    continuous = estimator in _CONTINUOUS
+    if n_rows:
+        bound = math.log2(n_rows)
+        for term in ("complexity", "prediction"):
+            top = float(np.max(trajectory[term]))
+            if top > bound + 1e-6:
+                return (
+                    f"{term} reads {top:.2f} bits, above log2 n = {bound:.2f} bits, the most "
+                    f"{n_rows} probe rows can tell"
+                )
+    if kind == "ib" and continuous:
+        if float(np.max(np.abs(trajectory["prediction"]))) <= 1e-9:
+            return (
+                "I(T;Y) reads 0 at every point: a Gaussian-copula estimate collapses to 0 when "
+                "every class has at most d + 1 rows for a d-unit layer"
+            )
+        return (
+            "I(X;T) of a deterministic map of continuous inputs is infinite; the "
+            f"{estimator} value reads the fit's geometry, not compression"
+        )
+    return None
+
+
+def _first_name(records: list[dict[str, Any]], kind: str) -> str:
+    return next(
+        (next(iter(r[kind])) for r in records if isinstance(r.get(kind), dict) and r[kind]), "?"
+    )
+
+
+def _has(
+    records: list[dict[str, Any]], kind: str, convention: str, estimator: str | None
+) -> bool:
+    """Whether the records hold this plane (run-range IB: for this estimator; binning only)."""
+    if kind == "ib" and convention == "run_range":
+        rows = [r for r in records if r.get("kind") == "ib_run_range" and r.get("ib")]
+        return bool(rows) and (
+            estimator is None or any(estimator_entry(r["ib"], estimator) for r in rows)
+        )
+    return any(r.get("kind") == "measurement" and r.get(kind) for r in records)
+
+
+def _probe_rows(records: list[dict[str, Any]]) -> int | None:
+    sizes = {r.get("probe_size") for r in records if r.get("kind") == "header"}
+    sizes.discard(None)
+    return int(sizes.pop()) if len(sizes) == 1 else None
 
 
 def summary_table(
@@ -19,67 +86,89 @@ def summary_table(
     threshold: float = 0.1,
     min_drop: float = 0.05,
 ) -> str:
-    """A markdown table per plane: start, peak and end of each term, and compression detected.
+    """A markdown table per plane and the split of each run's GIB complexity change.
 
-    Compression follows :func:`gibloss.compression` (peak after fitting, a drop of at least
-    ``threshold`` of the complexity's range and at least ``min_drop`` bits). For GIB records with
-    output diagnostics, each detected drop is labelled "saturation" (the complexity fell with
-    Q's entropy or with rising confidence) or "compression".
+    Per run: start, peak and end of each term, the end minus its shuffled-label null, and
+    compression as :func:`gibloss.compression` detects it (peak after fitting, a drop of at least
+    ``threshold`` of the complexity's range and at least ``min_drop`` bits), labelled
+    "saturation" (the complexity fell with Q's entropy or with rising confidence) or
+    "compression". A run whose estimates cannot be read (:func:`unreliable_reason`) says
+    "unreliable: why" instead. Below each GIB table, the exact split of each run's change of the
+    complexity into ``I(X;Q)`` and the synergy share (:mod:`gibloss.split`).
+
+    Raises
+    ------
+    ValueError
+        No GIB or IB records; a ``layer`` or ``estimator`` the records do not hold.
     """
-    lines = []
+    n_rows = _probe_rows(records)
+    lines: list[str] = []
     for kind, conventions in (("gib", ("per_call",)), ("ib", ("per_call", "run_range"))):
         for conv in conventions:
-            try:
-                trs = trajectories(records, kind, estimator=estimator, layer=layer, convention=conv)
-            except ValueError:
+            if not _has(records, kind, conv, estimator):
                 continue
-            name = estimator or next(
-                (next(iter(r[kind])) for r in records if isinstance(r.get(kind), dict) and r[kind]),
-                "?",
-            )
+            trs = trajectories(records, kind, estimator=estimator, layer=layer, convention=conv)
+            name = estimator or _first_name(records, kind)
             title = f"GIB, estimator {name!r}" if kind == "gib" else (
                 f"IB, estimator {name!r}, layer {layer!r}, {conv} binning"
             )
+            xl, yl = ("complexity", "I(Z;Y)") if kind == "gib" else ("I(X;T)", "I(T;Y)")
             lines += [
                 f"## {title}",
                 "",
-                "| run | points | complexity start | peak | end | prediction start | peak | end "
-                "| compression | starts at |",
-                "|---|---|---|---|---|---|---|---|---|---|",
+                f"Bits. {xl} and {yl}: start, peak, end, and end − shuffled null (what the end "
+                "reads above an estimate without the relationship).",
+                "",
+                f"| run | points | {xl} start | peak | end | end − null | {yl} start | peak "
+                "| end | end − null | compression | starts at |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|",
             ]
-            detected = 0
+            detected, splits = 0, []
             for run, d in trs.items():
                 if d["time"].size < 2:
-                    lines.append(
-                        f"| {run} | {d['time'].size} | — | — | — | — | — | too short | — |"
-                    )
+                    lines.append(f"| {run} | {d['time'].size} |" + " — |" * 9 + " too short |")
                     continue
                 s = trajectory_compression(d, threshold=threshold, min_drop=min_drop)
-                detected += s.compressed
                 start = "—" if s.start is None else f"{d['axis']} {s.start:g}"
-                if "null_complexity" in d:  # the last point minus its shuffled-label null
-                    corrected = (
-                        f"; end − null: complexity {s.end - d['null_complexity'][-1]:.3f}, "
-                        f"prediction {d['prediction'][-1] - d['null_prediction'][-1]:.3f}"
-                    )
+                if "null_complexity" in d:
+                    c_net = f"{s.end - d['null_complexity'][-1]:.3f}"
+                    p_net = f"{d['prediction'][-1] - d['null_prediction'][-1]:.3f}"
                 else:
-                    corrected = ""
-                verdict = "no"
-                if s.compressed:
+                    c_net = p_net = "—"
+                why = unreliable_reason(kind, name, d, n_rows)
+                if why is not None:
+                    verdict, start = f"unreliable: {why}", "—"
+                elif s.compressed:
+                    detected += 1
                     cause = f"{s.cause}: " if s.cause else ""
                     verdict = (
                         f"yes, {cause}drop of {s.drop:.3f} bits "
                         f"({100 * s.relative_drop:.0f} % of the range)"
                     )
+                else:
+                    verdict = "no"
                 if "argmax_complexity" in d:  # the decision-coded reading of the same plane
                     a = d["argmax_complexity"]
                     verdict += f"; argmax-coded complexity {a[0]:.3f} → {a[-1]:.3f}"
                 lines.append(
                     f"| {run} | {d['time'].size} | {s.first:.3f} | {s.peak:.3f} | {s.end:.3f} "
-                    f"| {d['prediction'][0]:.3f} | {d['prediction'].max():.3f} "
-                    f"| {d['prediction'][-1]:.3f}{corrected} | {verdict} | {start} |"
+                    f"| {c_net} | {d['prediction'][0]:.3f} | {d['prediction'].max():.3f} "
+                    f"| {d['prediction'][-1]:.3f} | {p_net} | {verdict} | {start} |"
                 )
+                if s.split is not None:
+                    text = f"- {run}: {s.split.sentence()}"
+                    if s.drop_split is not None:
+                        text += f"; the drop from its peak: {s.drop_split.sentence()}"
+                    splits.append(text)
             lines += ["", f"Compression detected in {detected}/{len(trs)} runs.", ""]
+            if splits:
+                lines += [
+                    "What the complexity's change is made of (exact: C = ½ I(X;Q) (1 − s)/β, so "
+                    "Δ ln C = Δ ln I(X;Q) + Δ ln(1 − s); s is the synergy share):",
+                    "",
+                    *splits,
+                    "",
+                ]
     if not lines:
         raise ValueError("no GIB or IB trajectories in the records")
     return "\n".join(lines)

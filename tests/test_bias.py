@@ -115,11 +115,12 @@ def test_single_logit_binary_classifier_is_classification_everywhere() -> None:
         la = loss(x, torch.tensor(one), torch.tensor(y))
         lb = gibloss.GIBLoss()(x, torch.tensor(two), torch.tensor(y))
         assert float(la) == pytest.approx(float(lb), abs=1e-12)
-    # float targets with one output column stay a regression (different value)
-    reg = gibloss.gib(x, logit, y.astype(float), estimator="gaussian_copula")
-    assert reg.complexity != pytest.approx(
-        gibloss.gib(x, two, y, estimator="gaussian_copula").complexity
-    )
+    # float 0/1 labels are the same binary classifier; a regression is asked for (different)
+    same = gibloss.gib(x, logit, y.astype(float), estimator="gaussian_copula")
+    binary = gibloss.gib(x, two, y, estimator="gaussian_copula").complexity
+    assert same.complexity == pytest.approx(binary, abs=1e-12)
+    reg = gibloss.gib(x, logit, y.astype(float), estimator="gaussian_copula", task="regression")
+    assert reg.complexity != pytest.approx(binary)
 
 
 def test_single_logit_with_more_than_two_integer_classes_is_rejected() -> None:
@@ -129,7 +130,7 @@ def test_single_logit_with_more_than_two_integer_classes_is_rejected() -> None:
     y = np.arange(30) % 3
     with pytest.raises(ValueError, match="single output column"):
         gibloss.gib(x, x[:, 0], y)
-    with pytest.raises(ValueError, match="single column"):
+    with pytest.raises(ValueError, match="single output column"):
         gibloss.GIBLoss()(x, torch.tensor(x[:, 0]), torch.tensor(y))
 
 
@@ -164,7 +165,9 @@ def test_monitor_records_the_shuffled_null_and_summary_subtracts_it(tmp_path) ->
     from gibloss.summary import summary_table
 
     text = summary_table(gibloss.read_records(path))
-    assert "end − null: complexity" in text
+    assert "| end − null |" in text  # a column of its own
+    g1 = rec1["gib"]["binning"]
+    assert f"| {g1['complexity'] - g1['null']['complexity']:.3f} |" in text
     fig = gibloss.plot_information_plane(path, normalize=False)
     assert "shuffled null" in fig.axes[0].get_legend_handles_labels()[1]
     # IB terms carry their null too: I(T; Y) of outputs that know nothing about y is about its

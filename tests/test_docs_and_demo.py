@@ -3,10 +3,16 @@
 Python blocks are executed; every line of a bash block is run as a shell command (with the
 project's virtual environment first on PATH), from the repository root, after the page's python
 blocks. The one exception is ``make test``, which is what CI runs and would recurse here.
+
+A python block followed by ``<!-- expected output -->`` and a ``text`` block quotes what it
+prints: the test compares the printed lines with the quoted ones, so a number on a page cannot
+drift from what the current code prints.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -24,6 +30,16 @@ _ALREADY_RUN: set[str] = set()  # the same command on two pages runs once
 
 def _blocks(path: Path, lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", path.read_text(), flags=re.S)
+
+
+_EXPECTED = re.compile(
+    r"```python\n(.*?)```\s*<!-- expected output -->\s*```text\n(.*?)```", flags=re.S
+)
+
+
+def _expected_outputs(path: Path) -> dict[str, str]:
+    """``{python block: the output the page quotes for it}``."""
+    return dict(_EXPECTED.findall(path.read_text()))
 
 
 def test_every_page_is_covered() -> None:
@@ -57,8 +73,15 @@ def test_page_code_blocks_run(page: str, monkeypatch, docs_workdir: Path) -> Non
     path = ROOT / page
     py_blocks, sh_blocks = _blocks(path, "python"), _blocks(path, "bash")
     monkeypatch.chdir(docs_workdir)  # outputs go to a temporary runs/
+    expected = _expected_outputs(path)
     for block in py_blocks:
-        exec(compile(block, page, "exec"), {"__name__": "__docs__"})
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(block, page, "exec"), {"__name__": "__docs__"})
+        if block in expected:
+            got = [line.rstrip() for line in printed.getvalue().strip().splitlines()]
+            want = [line.rstrip() for line in expected[block].strip().splitlines()]
+            assert got == want, f"{page}: a block prints\n{printed.getvalue()}"
     env = {
         **os.environ,
         "GIBLOSS_NO_PROGRESS": "1",

@@ -280,6 +280,87 @@ def test_gibloss_regression_values_and_gradients_are_finite(
     assert float(terms.single.max()) <= float(terms.h_q) + 1e-6
 
 
+# --- binary float labels, calls without gradient, the last batch --------------------------------
+
+
+@given(
+    st.integers(2, 40),
+    st.integers(1, 6),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(X_KINDS),
+    st.sampled_from(["gaussian_copula", "binning"]),
+    st.sampled_from(PMI),
+    st.sampled_from([0.01, 1.0]),
+    st.sampled_from(["float32", "float64"]),
+)
+def test_float_01_labels_beside_one_logit_equal_integer_labels(
+    case_counter, n, n_feat, seed, x_kind, estimator, pmi, temperature, label_dtype
+) -> None:
+    case_counter.tick()
+    rng = np.random.default_rng(seed)
+    x = _features(rng, n, n_feat, x_kind)
+    labels = rng.integers(0, 2, size=n)
+    logit = torch.tensor(rng.normal(size=(n, 1)) * 3)
+    opts = {"estimator": estimator, "pmi": pmi, "temperature": temperature}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        as_float = gibloss.GIBLoss(**opts)(
+            x, logit, torch.tensor(labels).to(getattr(torch, label_dtype))
+        )
+        as_long = gibloss.GIBLoss(**opts)(x, logit, torch.tensor(labels))
+        exact_f = gibloss.gib(x, logit.numpy(), labels.astype(label_dtype), estimator=estimator)
+        exact_l = gibloss.gib(x, logit.numpy(), labels, estimator=estimator)
+    assert float(as_float) == float(as_long)
+    assert exact_f.complexity == exact_l.complexity
+    assert exact_f.prediction == exact_l.prediction
+
+
+def _memory_state(loss: gibloss.GIBLoss) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in loss.state_dict().items()}
+
+
+@given(
+    st.integers(2, 40),
+    st.integers(1, 6),
+    st.integers(0, 2**32 - 1),
+    st.integers(2, 4),
+    st.sampled_from(["no_grad", "inference_mode", "measure", "one_row"]),
+    st.sampled_from(PMI),
+)
+def test_memory_is_untouched_by_calls_without_gradient_and_by_one_row(
+    case_counter, n, n_feat, seed, k, context, pmi
+) -> None:
+    case_counter.tick()
+    gen = torch.Generator().manual_seed(seed)
+    model = torch.nn.Linear(n_feat, k).double()
+    loss = gibloss.GIBLoss(pmi=pmi)
+    x = torch.randn(n, n_feat, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, k, (n,), generator=gen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        loss(x, model(x), y)
+        before = _memory_state(loss)
+        x2 = torch.randn(n, n_feat, generator=gen, dtype=torch.float64)
+        if context == "no_grad":
+            with torch.no_grad():
+                value = loss(x2, model(x2), y)
+        elif context == "inference_mode":
+            with torch.inference_mode():
+                value = loss(x2, model(x2), y)
+        elif context == "measure":
+            value = loss.measure(x2, model(x2), y).complexity
+        else:
+            out = model(x2[:1])
+            value = loss(x2[:1], out, y[:1])
+            value.backward()
+            assert float(value.detach()) == 0.0
+            assert all(float(p.grad.abs().max()) == 0.0 for p in model.parameters())
+    assert bool(torch.isfinite(value))
+    after = _memory_state(loss)
+    assert sorted(after) == sorted(before)
+    assert all(torch.equal(after[key], before[key]) for key in before)
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 _NAN = float("nan")
@@ -334,6 +415,15 @@ def _bad_calls(n: int, k: int) -> list[tuple[str, Any]]:
         ("variant", lambda: gibloss.gib(xn, z.numpy(), y.numpy(), variant="eq9")),
         ("sampling", lambda: gibloss.gib(xn, z.numpy(), y.numpy(), sampling="bogus")),
         ("mode", lambda: gibloss.pmi_weights(z.numpy(), y.numpy(), mode="bogus")),
+        ("bins", lambda: gibloss.GIBLoss(estimator="gaussian_copula", bins=0)),
+        ("x", lambda: gibloss.GIBLoss()(torch.zeros(n, 0), z, y)),
+        ("x", lambda: gibloss.GIBLoss(estimator="binning")(torch.zeros(n, 0), z, y)),
+        ("pmi", lambda: gibloss.gib(xn, z[:-1].numpy(), y.numpy(), pmi="bogus")),
+        ("q", lambda: gibloss.gib(xn, z[:-1].numpy(), y.numpy(), q="bogus")),
+        ("task", lambda: gibloss.gib(xn, z[:-1].numpy(), y.numpy(), task="bogus")),
+        ("task", lambda: gibloss.GIBLoss(task="binary")),
+        ("reducer", lambda: gibloss.GIBLoss(reducer=gibloss.PCAReducer)),
+        ("y", lambda: gibloss.GIBLoss(task="classification")(x, z[:, :1], y_nan.abs() + 2)),
     ]
 
 

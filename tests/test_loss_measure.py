@@ -205,6 +205,7 @@ def test_gaussian_copula_complements_differ_across_features_at_batch_size() -> N
         y = rng.integers(0, 10, size=128)
         x = centers[y] + 2.0 * rng.normal(size=(128, 50))
         logits = torch.tensor(np.eye(10)[y] * 2.0 + rng.normal(size=(128, 10)))
+        logits.requires_grad_(True)  # as a model's: only such calls update the memory
         batch_only(x, logits, torch.tensor(y))
         default(x, logits, torch.tensor(y))
     # batch only: ~13 rows per cell for 50 features, every cell shrunk, every complement at H(Q)
@@ -221,7 +222,7 @@ def test_gaussian_copula_complements_differ_across_features_at_batch_size() -> N
     assert float(m.complexity) != pytest.approx(float(t.complexity), abs=1e-3)
     default.reset_memory()
     fresh = default(x, logits, torch.tensor(y))
-    assert float(fresh) == pytest.approx(float(m.complexity), abs=1e-9)
+    assert float(fresh.detach()) == pytest.approx(float(m.complexity), abs=1e-9)
 
 
 def test_memory_is_rejected_where_it_cannot_apply() -> None:

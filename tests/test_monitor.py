@@ -46,7 +46,8 @@ def test_records_well_formed_hooks_removed_mode_restored(tmp_path: Path) -> None
             rec = mon.measure(epoch=epoch)
             assert [m.training for m in model.modules()] == modes_before
         assert rec["kind"] == "measurement" and rec["epoch"] == 2
-        assert set(rec["ib"]["binning"]) == {"0", "2", "4", "output"}
+        # the last Linear ("4") is the output: measured and drawn once, as "output"
+        assert set(rec["ib"]["binning"]) == {"0", "2", "output"}
         assert len(rec["gib"]["gaussian_copula"]["single"]) == 6
         diag = rec["gib"]["binning"]["diagnostics"]
         assert {"h_q", "n_z_codes", "n_q_cells", "unique_row_fraction"} <= set(diag)
@@ -155,7 +156,7 @@ def test_conv_layers_are_summarised_per_channel() -> None:
         model, (x, y), conventions=("per_call",), estimators=("gaussian_copula",)
     ) as mon:
         rec = mon.measure()
-    assert set(rec["ib"]["gaussian_copula"]) == {"0", "3", "output"}
+    assert set(rec["ib"]["gaussian_copula"]) == {"0", "output"}  # "3" is the output
 
 
 @pytest.mark.parametrize(
@@ -204,6 +205,13 @@ def test_a_second_run_to_the_same_file_gets_a_new_run_id_or_replaces_the_old(tmp
     assert runs == ["run", "run", "run-2", "run-2"]  # the old run-2 replaced, run kept
     headers = [r for r in gibloss.read_records(path) if r["kind"] == "header"]
     assert [h["run"] for h in headers] == ["run", "run-2"]
+    # a file that holds only the run being overwritten (it crashed: nothing was kept to copy)
+    alone = tmp_path / "alone.jsonl"
+    for _ in range(2):
+        with gibloss.InformationPlaneMonitor(model, (x, y), path=alone, overwrite=True) as mon:
+            mon.measure(epoch=0)
+    kinds = [r["kind"] for r in gibloss.read_records(alone)]
+    assert kinds.count("header") == 1 and kinds.count("measurement") == 1
 
 
 def test_the_three_parts_compose_to_the_monitor(tmp_path: Path) -> None:

@@ -244,7 +244,8 @@ def test_cli_version_help_and_a_closed_pipe(tmp_path: Path) -> None:
     r = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == f"gibloss {gibloss.__version__}"
     r = subprocess.run([str(exe), "plot", "--help"], capture_output=True, text=True, timeout=120)
-    assert "absolute bits" in r.stdout and "IB binning convention" in r.stdout
+    assert "--normalize" in r.stdout and "instead of bits" in r.stdout
+    assert "IB binning convention" in r.stdout
     path = tmp_path / "runs.jsonl"
     for i in range(400):  # a summary long enough to outlive the pipe's buffer
         _fake_run(path, f"seed{i}", *COMPRESS)
@@ -287,12 +288,125 @@ def test_a_run_that_never_moves_is_drawn_in_the_middle_and_labelled(tmp_path) ->
     with gibloss.InformationPlaneMonitor(model, (x, y), path=path, bins=5, null=0) as mon:
         for epoch in range(3):  # no training: every point is the same
             mon.measure(epoch=epoch)
-    fig = gibloss.plot_information_plane(path, kind="gib")
+    fig = gibloss.plot_information_plane(path, kind="gib", normalize=True)
     ax = fig.axes[0]
     offsets = ax.collections[0].get_offsets()
     np.testing.assert_allclose(offsets, 0.5)
     texts = [t.get_text() for t in ax.texts]
     assert any("complexity constant at" in t and "prediction constant at" in t for t in texts)
-    absolute = gibloss.plot_information_plane(path, kind="gib", normalize=False).axes[0]
+    absolute = gibloss.plot_information_plane(path, kind="gib").axes[0]  # bits by default
     value = gibloss.read_records(path)[1]["gib"]["binning"]["complexity"]
     np.testing.assert_allclose(absolute.collections[0].get_offsets()[:, 0], value)
+
+
+def _run_with_null(path: Path, run: str, prediction, null_complexity: float) -> None:
+    """A GIB run whose complexity moves by 0.004 bits and whose null sits far below it."""
+    append_record(path, {"kind": "header", "run": run, "probe_size": 450})
+    for epoch, p in enumerate(prediction):
+        c = 0.250 + 0.001 * epoch
+        append_record(
+            path,
+            {
+                "kind": "measurement",
+                "run": run,
+                "epoch": epoch,
+                "gib": {
+                    "gaussian_copula": {
+                        "complexity": c,
+                        "prediction": p,
+                        "single": [c, c],
+                        "complement": [c, c],
+                        "whole": 2 * c,
+                        "diagnostics": {"h_q": 3.0},
+                        "null": {"complexity": null_complexity, "prediction": 0.01},
+                    }
+                },
+            },
+        )
+
+
+def test_planes_are_drawn_in_bits_with_the_null_in_the_same_units(tmp_path) -> None:
+    path = tmp_path / "m.jsonl"
+    # the prediction is constant up to rounding (a 1e-15 range), the null far from the run
+    _run_with_null(path, "far-null", [3.3 + 1e-15 * (i % 2) for i in range(5)], 0.02)
+    ax = gibloss.plot_information_plane(path).axes[0]
+    assert "gaussian_copula" in ax.get_title() and "far-null" in ax.get_title()
+    lo, hi = ax.get_xlim()
+    assert lo < 0.02 and 0.254 < hi < 0.5  # the null and the run, in bits
+    lo, hi = ax.get_ylim()
+    assert lo < 0.01 and 3.3 < hi < 4.0
+    assert "(bits)" in ax.get_xlabel()
+    # normalised on request: no division by the 1e-15 range, the null given in a note
+    ax = gibloss.plot_information_plane(path, normalize=True).axes[0]
+    lo, hi = ax.get_ylim()
+    assert -1.0 < lo and hi < 2.0, (lo, hi)
+    lo, hi = ax.get_xlim()
+    assert -1.0 < lo and hi < 2.0, (lo, hi)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "prediction constant at 3.300 bits" in texts and "null at end: 0.020" in texts
+
+
+def test_long_notes_do_not_collapse_the_layout(tmp_path) -> None:
+    import warnings
+
+    path = tmp_path / "m.jsonl"
+    for run in ("a run with a rather long name", "b"):
+        _run_with_null(path, run, [3.3] * 4, 0.02)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "... collapsed to zero" is a UserWarning
+        fig = gibloss.plot_information_plane(path, normalize=True)
+        fig.savefig(tmp_path / "p.png", dpi=60)
+    _not_blank(tmp_path / "p.png")
+
+
+def test_summary_splits_the_change_and_flags_values_above_their_bound(tmp_path) -> None:
+    path = tmp_path / "m.jsonl"
+    _fake_run(path, "seed0", *COMPRESS)  # whole = 3 C, single and complement given
+    text = summary_table(gibloss.read_records(path))
+    assert "What the complexity's change is made of" in text
+    assert "- seed0: complexity 0.1 → 0.7 bits:" in text and "% from I(X;Q)" in text
+    assert "the drop from its peak: complexity 1.2 → 0.7 bits" in text
+    # an estimate above log2 n is flagged, not read as compression
+    far = tmp_path / "far.jsonl"
+    append_record(far, {"kind": "header", "run": "r", "probe_size": 8})  # log2 8 = 3 bits
+    for epoch, c in enumerate([1.0, 5.0, 6.0, 4.0]):
+        append_record(
+            far,
+            {
+                "kind": "measurement",
+                "run": "r",
+                "epoch": epoch,
+                "ib": {"gaussian_copula": {"output": {"complexity": c, "prediction": 0.0}}},
+            },
+        )
+    text = summary_table(gibloss.read_records(far))
+    assert "unreliable: complexity reads 6.00 bits, above log2 n = 3.00 bits" in text
+    with pytest.raises(ValueError, match="layer 'hidden' not in the IB records"):
+        summary_table(gibloss.read_records(far), layer="hidden")
+    for epoch in range(2):
+        append_record(
+            path,
+            {
+                "kind": "ib_run_range",
+                "run": "seed0",
+                "epoch": epoch,
+                "ib": {"binning": {"output": {"complexity": 1.0, "prediction": 0.5}}},
+            },
+        )
+    with pytest.raises(ValueError, match="run_range IB records hold binning only"):
+        gibloss.plot_information_plane(path, kind="ib", convention="run_range",
+                                       estimator="gaussian_copula")
+
+
+def test_the_split_is_drawn_over_time_and_from_the_cli(tmp_path) -> None:
+    path = tmp_path / "m.jsonl"
+    _fake_run(path, "seed0", *COMPRESS)
+    fig = gibloss.plot_complexity_split(path)
+    ax = fig.axes[0]
+    c_line, half_line = ax.get_lines()[:2]
+    np.testing.assert_allclose(c_line.get_ydata(), COMPRESS[0])
+    np.testing.assert_allclose(half_line.get_ydata(), 1.5 * np.array(COMPRESS[0]))  # whole = 3C
+    assert "binning" in ax.get_title()
+    plt.close(fig)
+    assert main(["plot", str(path), "-o", str(tmp_path / "s.png"), "--kind", "split"]) == 0
+    _not_blank(tmp_path / "s.png")

@@ -202,7 +202,7 @@ def test_report_from_a_tiny_run(tmp_path: Path) -> None:
     assert "**3. Gradient masking?**" in answer
     assert "**4. Does GIB complexity track robustness" in answer
     assert "without fgsm_train:0.1" in report
-    assert "MDE (PGD)" in report and "partial r with PGD acc" in report
+    assert "½-width (PGD)" in report and "partial r with PGD acc" in report
     assert "Square 0.1" in report
     assert (out / "robust_accuracy.png").exists() and (out / "robustness.csv").exists()
     missing = subprocess.run(

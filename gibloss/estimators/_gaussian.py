@@ -432,6 +432,10 @@ class CellMoments:
     def astuple(self) -> tuple[torch.Tensor, ...]:
         return self.s0, self.s1, self.s2, self.w2, self.r2
 
+    def to(self, dtype: torch.dtype) -> CellMoments:
+        """The same sums in ``dtype`` (a no-op when they are already)."""
+        return CellMoments(*(t.to(dtype) for t in self.astuple()))
+
 
 def _covariance(
     s0: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, w2: torch.Tensor

@@ -150,7 +150,9 @@ class ActivationRecorder:
     def __call__(self, x: torch.Tensor) -> tuple[dict[str, np.ndarray], torch.Tensor]:
         """Run ``x`` through the model; return ``({layer: (n, d)}, outputs)``.
 
-        The activations include the flattened outputs as layer ``"output"``; ``outputs`` are
+        The activations include the flattened outputs as layer ``"output"`` (a hooked module
+        whose activations equal the outputs, such as the last Linear, appears only there);
+        ``outputs`` are
         float32 on the CPU. Token ids of a 🤗 model are passed with their attention mask (from
         the config's ``pad_token_id``), and token states are averaged over the unmasked tokens.
         """
@@ -176,7 +178,13 @@ class ActivationRecorder:
             for m, mode in modes.items():
                 m.train(mode)
         out = torch.cat(outputs)
-        acts["output"] = out.reshape(len(out), -1).numpy()
+        flat = out.reshape(len(out), -1).numpy()
+        # a hooked module whose output is the model's (the last Linear) is drawn and measured
+        # once, as "output"
+        for name in [k for k, a in acts.items() if a.shape == flat.shape]:
+            if np.array_equal(acts[name].astype(np.float32), flat):
+                del acts[name]
+        acts["output"] = flat
         return acts, out
 
     def remove(self) -> None:

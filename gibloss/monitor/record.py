@@ -17,10 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._validation import as_array, check_same_length
+from .._validation import as_array, check_same_length, single_logit_is_binary
 from ..estimators import BinningEstimator, Estimator
 from ..measures import default_z_code, gib, ib, input_row_codes
 from ..reduction import PCAReducer, Reducer
+from ..split import synergy_split
 
 __all__ = ["Probe", "measurement_record", "record_scalars", "run_range_records"]
 
@@ -31,7 +32,7 @@ class Probe:
 
     Build it with :meth:`from_data`. ``x``/``y`` are the model's inputs and targets;
     ``x_codes`` the row identity of the inputs (IB's X for binning); ``features`` the GIB input
-    features ``(n, N)``; ``classification`` whether the targets are integer labels.
+    features ``(n, N)``.
     """
 
     x: torch.Tensor
@@ -41,7 +42,6 @@ class Probe:
     x_codes: np.ndarray
     features: np.ndarray
     features_desc: str
-    classification: bool
 
     @classmethod
     def from_data(cls, probe: Any, features: Any = None) -> Probe:
@@ -70,7 +70,6 @@ class Probe:
             x_codes=input_row_codes(x_rows),
             features=feats,
             features_desc=desc,
-            classification=y_np.dtype.kind in "biu",
         )
 
 
@@ -95,18 +94,43 @@ def loss_and_accuracy(
     out: torch.Tensor,
     y: torch.Tensor,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    task: str = "auto",
 ) -> tuple[float, float | None]:
-    """Probe loss (``loss_fn``, else cross-entropy for logits and labels, else MSE) and accuracy
-    (None unless a classifier)."""
+    """Probe loss and accuracy (None unless the model is a classifier).
+
+    Without ``loss_fn``: cross-entropy for logits ``(n, k)`` and integer labels;
+    ``BCEWithLogitsLoss`` for one logit beside 0/1 labels (integer or float, the package's one
+    rule, :func:`gibloss._validation.single_logit_is_binary`, with ``task``); else MSE.
+
+    Raises
+    ------
+    ValueError
+        Float probe labels ``(n,)`` beside ``k >= 2`` output columns (logits want integer
+        labels; no loss can pair them).
+    """
     y = y.detach().cpu()
-    classification = out.ndim == 2 and out.shape[1] >= 2 and not y.dtype.is_floating_point
+    multi = out.ndim == 2 and out.shape[1] >= 2
+    if multi and y.dtype.is_floating_point and y.reshape(len(y), -1).shape[1] == 1:
+        raise ValueError(
+            f"the probe labels `y` are float ({y.dtype}) but the model has {out.shape[1]} output "
+            "columns (logits, one per class): give the probe integer labels (y.long()); for a "
+            "multi-output regression give `y` the outputs' shape"
+        )
+    binary = not multi and single_logit_is_binary(y, task, name="probe y", outputs="outputs")
     if loss_fn is not None:
         loss = float(loss_fn(out, y))
-    elif classification:
+    elif multi and not y.dtype.is_floating_point:
         loss = float(F.cross_entropy(out, y.long()))
+    elif binary:
+        loss = float(F.binary_cross_entropy_with_logits(out.reshape(-1), y.double().reshape(-1)))
     else:
         loss = float(F.mse_loss(out.reshape(-1), y.float().reshape(-1)))
-    acc = float((out.argmax(1) == y).float().mean()) if classification else None
+    if multi and not y.dtype.is_floating_point:
+        acc = float((out.argmax(1) == y).float().mean())
+    elif binary:
+        acc = float(((out.reshape(-1) > 0).long() == y.reshape(-1).long()).float().mean())
+    else:
+        acc = None
     return loss, acc
 
 
@@ -155,7 +179,9 @@ def measurement_record(
         ``loss``, ``accuracy``, ``ib_convention``, ``ib`` (``{est: {layer: terms}}``), ``gib``
         (``{est: terms}``) and, with ``losses``, ``losses``.
     """
-    loss, acc = loss_and_accuracy(outputs, probe.y, loss_fn)
+    loss, acc = loss_and_accuracy(
+        outputs, probe.y, loss_fn, task=(gib_options or {}).get("task", "auto")
+    )
     record: dict[str, Any] = {
         "loss": loss,
         "accuracy": acc,
@@ -178,7 +204,7 @@ def measurement_record(
         if z_code == "auto":
             z_code = default_z_code(est)
         d = _gib_terms(est, probe, outputs, z_code, opts, null)
-        if argmax_reading and probe.classification and z_code not in ("argmax", "soft"):
+        if argmax_reading and acc is not None and z_code not in ("argmax", "soft"):
             # the same plane with Z coded by the decision alone: a drop that this reading does
             # not share is the softmax saturating, not the features losing information
             a = _gib_terms(est, probe, outputs, "argmax", opts, null)
@@ -240,6 +266,13 @@ def _gib_terms(
         d["complement"] = nl["uncorrected_complement"]
         d["whole"] = nl["uncorrected_whole"]
         d["null"] = {k: nl[k] for k in ("complexity", "prediction", "single", "complement")}
+        # the split of the plug-in values, not of the corrected ones gib() computed it from
+        interaction, share, total = synergy_split(
+            float(d["whole"]), np.asarray(d["single"]), np.asarray(d["complement"])
+        )
+        d["interaction"] = interaction.tolist()
+        d["synergy_share"] = float(share)
+        d["total_effect"] = total.tolist()
     d["diagnostics"].pop("complement_unique_fraction", None)
     return d
 

@@ -55,6 +55,7 @@ def _fresh_run(path: Path, run: str, overwrite: bool) -> str:
         kept = [r for r in records if str(r.get("run")) != run]
         tmp = path.with_name(path.name + ".tmp")
         tmp.unlink(missing_ok=True)
+        tmp.touch()  # the file may hold this run alone: nothing is kept
         for r in kept:
             append_record(tmp, r)
         os.replace(tmp, path)  # atomic: the file holds either the old or the new records
