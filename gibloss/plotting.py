@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .phases import trajectory_compression
-from .records import estimator_entry, read_records, trajectories
+from .records import estimator_entry, first_estimator, read_records, trajectories
 
 __all__ = ["plot_complexity_split", "plot_feature_terms", "plot_information_plane"]
 
@@ -114,9 +114,7 @@ def plot_information_plane(
         layer: trajectories(records, kind, estimator=estimator, layer=layer, convention=convention)
         for layer in layer_list
     }
-    est_name = estimator or next(
-        (next(iter(r[kind])) for r in records if isinstance(r.get(kind), dict) and r[kind]), "?"
-    )
+    est_name = estimator or first_estimator(records, kind)
     run_names = list(runs) if runs is not None else list(next(iter(per_layer.values())))
     if not run_names:
         raise ValueError("no runs to plot")
@@ -250,10 +248,7 @@ def plot_complexity_split(
             f"no split to draw for runs {missing or names}: the records need I(X;Q) and the "
             "per-feature terms of Eq. 5 (variant='synergy') at every point"
         )
-    est_name = estimator or next(
-        (next(iter(r["gib"])) for r in records if isinstance(r.get("gib"), dict) and r["gib"]),
-        "?",
-    )
+    est_name = estimator or first_estimator(records, "gib")
     cols = min(len(names), 4)
     rows = (len(names) + cols - 1) // cols
     fig, axes = plt.subplots(

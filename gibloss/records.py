@@ -19,7 +19,14 @@ import numpy as np
 
 from .split import synergy_split
 
-__all__ = ["append_record", "jsonable", "read_records", "time_axis", "trajectories"]
+__all__ = [
+    "append_record",
+    "first_estimator",
+    "jsonable",
+    "read_records",
+    "time_axis",
+    "trajectories",
+]
 
 
 def jsonable(obj: Any) -> Any:
@@ -215,6 +222,13 @@ def trajectories(
             if np.all(np.isfinite(arr[:, col])):
                 out[run][key] = arr[:, col]
     return out
+
+
+def first_estimator(records: list[dict[str, Any]], kind: str = "gib") -> str:
+    """The first estimator name recorded under ``kind`` (``"gib"`` or ``"ib"``), or ``"?"``."""
+    return next(
+        (next(iter(r[kind])) for r in records if isinstance(r.get(kind), dict) and r[kind]), "?"
+    )
 
 
 def estimator_entry(by_estimator: dict[str, Any], name: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .phases import trajectory_compression
-from .records import estimator_entry, trajectories
+from .records import estimator_entry, first_estimator, trajectories
 
 __all__ = ["summary_table", "unreliable_reason"]
 
@@ -52,12 +52,6 @@ def unreliable_reason(
             f"{estimator} value reads the fit's geometry, not compression"
         )
     return None
-
-
-def _first_name(records: list[dict[str, Any]], kind: str) -> str:
-    return next(
-        (next(iter(r[kind])) for r in records if isinstance(r.get(kind), dict) and r[kind]), "?"
-    )
 
 
 def _has(
@@ -108,7 +102,7 @@ def summary_table(
             if not _has(records, kind, conv, estimator):
                 continue
             trs = trajectories(records, kind, estimator=estimator, layer=layer, convention=conv)
-            name = estimator or _first_name(records, kind)
+            name = estimator or first_estimator(records, kind)
             title = f"GIB, estimator {name!r}" if kind == "gib" else (
                 f"IB, estimator {name!r}, layer {layer!r}, {conv} binning"
             )
