@@ -336,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Robustness: plain versus regularised training ({len(seeds)} seeds)", ""]
     if data.standin:
         lines += [f"> **Data: {data.description}.** All numbers are from this stand-in.", ""]
+    else:
+        lines += [f"> **Data: {data.description}.**", ""]
     lines += ["## Answer", "", " ".join(answer), ""]
     optimiser = f"{cfg.get('optimizer') or 'adam'}, lr {cfg.get('lr') or 1e-3:g}"
     model_desc = (

@@ -3,15 +3,19 @@
 Public API
 ----------
 entropy, mutual_information
-    Exact estimators (``"binning"``, ``"kde"``, ``"gaussian_copula"`` or an estimator object).
-synergy, gib, ib, pmi_weights, build_q
-    The paper's measures; :mod:`gibloss.split` splits the GIB complexity into I(X;Q) and the
-    synergy share.
+    Exact estimators (``"binning"``, ``"kde"``, ``"gaussian_copula"``, ``"ksg"`` or an estimator
+    object: BinningEstimator, KDEEstimator, GaussianCopulaEstimator, KSGEstimator, Estimator;
+    get_estimator builds one by name).
+synergy, gib, ib, pmi_weights, build_q, GIBResult, IBResult, QVariable
+    The paper's measures and their results; :mod:`gibloss.split` splits the GIB complexity into
+    I(X;Q) and the synergy share.
 GIBLoss, functional
-    The differentiable GIB regulariser (soft binning and Gaussian copula surrogates).
-InformationPlaneMonitor, plot_information_plane, plot_complexity_split, plot_feature_terms,
-compression
-    Information-plane monitoring, figures and the compression-phase measure.
+    The differentiable GIB regulariser (soft binning and Gaussian copula surrogates);
+    :mod:`gibloss.probes` the synergy share of a prediction on probes where rules differ.
+InformationPlaneMonitor, recompute_run_range, read_records, summary_table
+    Information-plane monitoring, its records and their summary.
+plot_information_plane, plot_complexity_split, plot_feature_terms, compression
+    Figures and the compression-phase measure.
 PCAReducer, KernelPCAReducer
     Input reduction fitted once.
 """
@@ -76,7 +80,6 @@ __all__ = [
     "PCAReducer",
     "QVariable",
     "build_q",
-    "summary_table",
     "compression",
     "entropy",
     "functional",
@@ -90,6 +93,7 @@ __all__ = [
     "pmi_weights",
     "read_records",
     "recompute_run_range",
+    "summary_table",
     "synergy",
     "__version__",
 ]

@@ -67,6 +67,8 @@ PAPER = {
     "bins": 30,
     "measure_every": 5,
     "seeds": [0, 1, 2, 3, 4],
+    "n_train": None,
+    "n_test": None,
 }
 QUICK = {
     "settings": ["plain", "gaussian_copula:1.0", "confidence:0.3", "fgsm_train:0.1"],
@@ -156,6 +158,10 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--dataset", choices=("mnist", "cifar10"), default=None)
+    parser.add_argument("--n-train", dest="n_train", type=int, default=None,
+                        help="keep the first N training rows (default all)")
+    parser.add_argument("--n-test", dest="n_test", type=int, default=None,
+                        help="keep the first N test rows (default all)")
     args = parser.parse_args()
     recipe = Recipe("regularised_vs_plain", args, PAPER, QUICK, resolve=resolve_optimizer)
     cfg, accelerator = recipe.config, recipe.accelerator

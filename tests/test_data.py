@@ -156,3 +156,14 @@ def test_the_real_mnist_when_installed() -> None:
         5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
     ]
     assert d.y_train[:5].tolist() == [5, 0, 4, 1, 9] and d.y_test[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_the_study_keeps_the_first_rows_and_says_so() -> None:
+    from gibloss._recipes.study import load
+
+    data, x_train, x_test = load({"dataset": "mnist", "data_dir": None, "n_train": 100,
+                                  "n_test": 50})
+    assert x_train.shape[0] == 100 and x_test.shape[0] == 50 and len(data.y_train) == 100
+    assert data.description.endswith("the first 100 of 1348 training and 50 of 449 test rows")
+    full, _, _ = load({"dataset": "mnist", "data_dir": None})
+    assert len(full.y_train) == 1348 and "first" not in full.description

@@ -132,3 +132,11 @@ def test_labels_may_be_omitted_only_for_the_output_alone() -> None:
         gibloss.gib(x, x[:, 0], None)
     with pytest.raises(ValueError, match="`y` may be None only with q='z'"):
         gibloss.gib(x, x[:, 0], None, q="z", pmi="ratio")
+
+
+def test_the_public_api_is_sorted_importable_and_in_the_module_docstring() -> None:
+    names = [n for n in gibloss.__all__ if n != "__version__"]
+    assert names == sorted(names)
+    for name in names:
+        assert getattr(gibloss, name) is not None
+        assert name in gibloss.__doc__, name

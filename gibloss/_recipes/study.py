@@ -41,8 +41,20 @@ def parse_setting(setting: str) -> tuple[str, float]:
 
 
 def load(cfg: dict[str, Any]) -> tuple[Dataset, torch.Tensor, torch.Tensor]:
-    """The data, flattened train and test inputs in [0, 1]."""
+    """The data, flattened train and test inputs in [0, 1].
+
+    ``cfg["n_train"]`` / ``cfg["n_test"]`` (when set) keep the first rows of each split, and the
+    description says so.
+    """
     data = cifar10(cfg["data_dir"]) if cfg["dataset"] == "cifar10" else mnist(cfg["data_dir"])
+    n_train, n_test = cfg.get("n_train"), cfg.get("n_test")
+    if n_train is not None or n_test is not None:
+        full = (len(data.y_train), len(data.y_test))
+        data = data.subset(n_train, n_test)
+        data.description += (
+            f"; the first {len(data.y_train)} of {full[0]} training and {len(data.y_test)} of "
+            f"{full[1]} test rows"
+        )
     return data, data.x_train.flatten(1), data.x_test.flatten(1)
 
 
