@@ -246,6 +246,8 @@ def soft_q(
         raise ValueError(f"`pmi` must be one of {PMI_MODES}, got {pmi!r}")
     check_task(task)
     y = _check_targets(y, outputs.shape[0], validate)
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        outputs = outputs[:, 0]
     if outputs.ndim == 2 and task == "regression":
         raise ValueError(
             f"task='regression' needs one output column, got `outputs` of shape "
@@ -418,7 +420,8 @@ class GIBTerms:
 
     @property
     def synergy_share(self) -> torch.Tensor:
-        """``s = mean_i II_i / I(X;Q)``: for Eq. 5, ``complexity == whole (1 - s) / (2 beta)``.
+        """``s = mean_i II_i / I(X;Q)``: for Eq. 5, ``complexity == whole (1 - s) / (2 beta)``
+        whenever ``whole > 0`` (``s`` is 0 where ``whole`` is 0).
 
         With the memory, the terms (and so ``s``) are those of the remembered measure. See
         :mod:`gibloss.split`.
@@ -642,7 +645,7 @@ def _deprecated_reduction(reduction: str | None, variant: str) -> tuple[str, boo
 _warned_one_row = False
 
 
-def _one_row_terms(out: torch.Tensor, n_feat: int) -> GIBTerms:
+def _one_row_terms(out: torch.Tensor, n_feat: int, per_feature_out: bool = False) -> GIBTerms:
     """Every term zero, on ``out``'s graph (zero gradient): one row carries no information."""
     global _warned_one_row
     if not _warned_one_row:
@@ -656,7 +659,8 @@ def _one_row_terms(out: torch.Tensor, n_feat: int) -> GIBTerms:
         )
     zero = 0.0 * out.sum()
     zeros = zero + out.new_zeros(n_feat)
-    return GIBTerms(zero, zeros, zeros, zero, zero, zero, int(out.shape[0]), {}, zeros)
+    complexity = zeros if per_feature_out else zero  # 0.1's reduction="none": per feature
+    return GIBTerms(complexity, zeros, zeros, zero, zero, zero, int(out.shape[0]), {}, zeros)
 
 
 def _at_bound(comp: torch.Tensor, h_q: torch.Tensor, n_feat: int) -> torch.Tensor:
@@ -829,7 +833,10 @@ def gib_terms(
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         if out.shape[0] < 2:
-            return _one_row_terms(out, feats.shape[1])
+            return _one_row_terms(out, feats.shape[1], per_feature_out)
+        if out.ndim == 1 and task == "auto":  # decided once: the null's call reads no values
+            binary = single_logit_is_binary(y, task, check=validate)
+            task = "classification" if binary else "regression"
 
         def terms_of(out: torch.Tensor, y: torch.Tensor, check: bool) -> tuple[Any, ...]:
             q_var = soft_q(

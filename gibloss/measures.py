@@ -310,9 +310,10 @@ class GIBResult:
         negative: what they tell overlaps (redundancy). Eq. 5's complexity is
         ``(1/(2 beta N)) sum_i (I(X; Q) - II_i)``.
     synergy_share : float
-        ``s = mean_i II_i / I(X; Q)`` (0 when ``I(X; Q) = 0``): for Eq. 5,
-        ``complexity == whole * (1 - synergy_share) / (2 beta)`` exactly (see
-        :mod:`gibloss.split`).
+        ``s = mean_i II_i / I(X; Q)`` (0 when ``I(X; Q) <= 0``): for Eq. 5,
+        ``complexity == whole * (1 - synergy_share) / (2 beta)`` exactly whenever
+        ``whole > 0`` (see :mod:`gibloss.split`; a bias-corrected ``whole`` can reach 0 while
+        other terms do not, and then the identity does not hold).
     total_effect : numpy.ndarray
         ``(N,)`` ``I(X; Q) - I(X^{-i}; Q) = I(X^i; Q | X^{-i})``: what feature ``i`` adds to
         the rest; ``H(Q | X^{-i})`` when Q is a function of X (the influence of bit ``i`` for a

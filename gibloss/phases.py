@@ -179,7 +179,10 @@ def _split_or_none(
     ends = [start, c.size - 1]
     if min(c[ends].min(), whole[ends].min()) <= 0 or share[ends].max() >= 1:
         return None
-    return split_change(c[ends], whole[ends], share[ends])
+    try:
+        return split_change(c[ends], whole[ends], share[ends])
+    except ValueError:  # not Eq. 5 at one beta (e.g. beta changed during the run): no split
+        return None
 
 
 def _series(values: Sequence[float], n: int, name: str) -> np.ndarray:

@@ -124,7 +124,8 @@ def split_change(
     ----------
     complexity, information, synergy_share : sequence of float
         ``C``, ``I(X;Q)`` and ``s`` at two or more points in time order; the first and last are
-        compared. Each of ``C``, ``I(X;Q)`` and ``1 - s`` must be positive at both.
+        compared. Each of ``C``, ``I(X;Q)`` and ``1 - s`` must be positive at both, and ``C``
+        must be ``I(X;Q) (1 - s) / (2 beta)`` with one ``beta`` (Eq. 5): else ``ValueError``.
 
     Returns
     -------
@@ -155,6 +156,12 @@ def split_change(
     log_ratio = math.log(c[-1] / c[0])
     info = math.log(i[-1] / i[0])
     syn = math.log((1 - s[-1]) / (1 - s[0]))
+    if abs(info + syn - log_ratio) > 1e-6 * max(1.0, abs(log_ratio)):
+        raise ValueError(
+            "the complexities are not I(X;Q) (1 - s) / (2 beta) with one beta at both ends "
+            f"(Δ ln C = {log_ratio:.6g}, but Δ ln I + Δ ln(1 - s) = {info + syn:.6g}): the "
+            "split holds for Eq. 5 at a fixed beta only"
+        )
     if abs(log_ratio) < 1e-12:
         fi = fs = float("nan")
     else:

@@ -15,6 +15,10 @@ from .records import estimator_entry, first_estimator, trajectories
 __all__ = ["summary_table", "unreliable_reason"]
 
 _CONTINUOUS = ("gaussian_copula", "gcmi", "kde", "ksg")
+_TERM_NAMES = {
+    "gib": {"whole": "I(X;Q)", "prediction": "I(Z;Y)"},
+    "ib": {"complexity": "I(X;T)", "prediction": "I(T;Y)"},
+}
 
 
 def unreliable_reason(
@@ -22,8 +26,10 @@ def unreliable_reason(
 ) -> str | None:
     """Why a trajectory's estimates cannot be read as information, or None.
 
-    * a value above ``log2 n``, the most that ``n`` probe rows can tell (a plug-in estimate
-      cannot exceed it; a larger one is the estimator's model speaking, not the data);
+    * an information term (``I(X;Q)``, ``I(Z;Y)``, ``I(X;T)``, ``I(T;Y)``; not GIB's complexity,
+      which is divided by ``beta``) above ``log2 n``, the most that ``n`` probe rows can tell
+      (a plug-in estimate cannot exceed it; a larger one is the estimator's model speaking, not
+      the data);
     * IB's ``I(X;T)`` with a continuous estimator: a network layer is a deterministic map of
       continuous inputs, whose true ``I(X;T)`` is infinite; the Gaussian-copula (or KDE, KSG)
       value measures the geometry of the fit, so its changes are not compression;
@@ -34,11 +40,15 @@ def unreliable_reason(
     continuous = estimator in _CONTINUOUS
     if n_rows:
         bound = math.log2(n_rows)
-        for term in ("complexity", "prediction"):
+        # information terms only: GIB's complexity is divided by beta (and Eq. 17 sums N terms),
+        # so its own bound is not log2 n; I(X;Q) is
+        terms = ("complexity", "prediction") if kind == "ib" else ("whole", "prediction")
+        for term in (t for t in terms if t in trajectory):
             top = float(np.max(trajectory[term]))
             if top > bound + 1e-6:
                 return (
-                    f"{term} reads {top:.2f} bits, above log2 n = {bound:.2f} bits, the most "
+                    f"{_TERM_NAMES[kind].get(term, term)} reads {top:.2f} bits, above log2 n = "
+                    f"{bound:.2f} bits, the most "
                     f"{n_rows} probe rows can tell"
                 )
     if kind == "ib" and continuous:
@@ -120,7 +130,9 @@ def summary_table(
             detected, splits = 0, []
             for run, d in trs.items():
                 if d["time"].size < 2:
-                    lines.append(f"| {run} | {d['time'].size} |" + " — |" * 9 + " too short |")
+                    lines.append(
+                        f"| {run} | {d['time'].size} |" + " — |" * 8 + " too short | — |"
+                    )
                     continue
                 s = trajectory_compression(d, threshold=threshold, min_drop=min_drop)
                 start = "—" if s.start is None else f"{d['axis']} {s.start:g}"

@@ -73,7 +73,7 @@ ARMS: dict[str, tuple[float, ...]] = {
     "probe_input_grad": (0.01, 0.1, 1.0),
 }
 TASKS = ("A-S", "A-A", "B")
-#: The outcome each task is judged on, and whether larger is better.
+#: The outcome each task is judged on.
 OUTCOME = {"A-S": "shifted_accuracy", "A-A": "shifted_accuracy", "B": "total_influence"}
 
 
@@ -402,7 +402,8 @@ def report(records: list[dict[str, Any]], cfg: dict[str, Any], out: Path, wall: 
         "",
         f"{len({r['seed'] for r in records})} seeds, {cfg['steps']} full-batch Adam steps, MLP "
         f"N-{cfg['hidden']}-{cfg['hidden']}-2; every measurement enumerates the cube (exact). "
-        f"Wall time of the runs in this file: {wall:.0f} s.",
+        f"Training time of the runs in this file (the loops, without the measurements): "
+        f"{wall:.0f} s.",
         "",
         "## Answer (decision rule: each arm minus the confidence penalty interpolated at the "
         "arm's training-set confidence, paired by seed, 95 % t-interval; an effect counts only "

@@ -58,6 +58,17 @@ def test_float_01_labels_beside_one_logit_are_a_binary_classifier_in_gib(estimat
     assert r.diagnostics["n_z_codes"] > 2  # Z binned as a regression output
 
 
+def test_soft_q_reads_an_n_by_1_output_as_one_column() -> None:
+    from gibloss.functional import soft_q
+
+    x, logit, y = _binary()
+    for task in ("auto", "classification"):
+        a, b = soft_q(logit, y.float(), task=task), soft_q(logit[:, 0], y.float(), task=task)
+        assert a.contingency.shape == b.contingency.shape == (2, 2)
+    reg = soft_q(logit, torch.rand(200), task="regression", bins=7)
+    assert reg.contingency.shape == (7, 7)
+
+
 def test_task_classification_rejects_labels_other_than_01_and_regression_needs_one_column():
     x, logit, _ = _binary()
     with pytest.raises(ValueError, match="`y`.*task='classification'"):

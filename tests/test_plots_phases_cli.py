@@ -380,7 +380,15 @@ def test_summary_splits_the_change_and_flags_values_above_their_bound(tmp_path) 
             },
         )
     text = summary_table(gibloss.read_records(far))
-    assert "unreliable: complexity reads 6.00 bits, above log2 n = 3.00 bits" in text
+    assert "unreliable: I(X;T) reads 6.00 bits, above log2 n = 3.00 bits" in text
+    # GIB's complexity is divided by beta: a small beta puts it above log2 n, which is no flag
+    small_beta = tmp_path / "beta.jsonl"
+    append_record(small_beta, {"kind": "header", "run": "r", "probe_size": 8})
+    for epoch, c in enumerate([10.0, 12.0]):  # I(X;Q) = 1 bit, beta = 0.05
+        append_record(small_beta, {"kind": "measurement", "run": "r", "epoch": epoch, "gib": {
+            "binning": {"complexity": c, "prediction": 1.0, "whole": 1.0, "single": [0.5],
+                        "complement": [0.0], "settings": {"beta": 0.05}}}})
+    assert "unreliable" not in summary_table(gibloss.read_records(small_beta))
     with pytest.raises(ValueError, match="layer 'hidden' not in the IB records"):
         summary_table(gibloss.read_records(far), layer="hidden")
     for epoch in range(2):

@@ -124,6 +124,9 @@ def test_split_of_a_change_adds_up_exactly() -> None:
         split_change([1.0, 0.5], [0.0, 1.0], [0.1, 0.1])
     with pytest.raises(ValueError, match="same length"):
         split_change([1.0], [1.0], [0.1])
+    # complexities that are not I(X;Q)(1 - s)/(2 beta) at one beta (Eq. 17, or beta changed)
+    with pytest.raises(ValueError, match="the split holds for Eq. 5 at a fixed beta only"):
+        split_change([1.0, 1.0], [2.0, 1.0], [0.0, 0.0])
 
 
 def test_labels_may_be_omitted_only_for_the_output_alone() -> None:
