@@ -66,6 +66,7 @@ __all__ = [
     "check_options",
     "gib_complexity",
     "gib_terms",
+    "loss_dtype",
     "resolve_bins",
     "soft_q",
 ]
@@ -897,6 +898,12 @@ def gib_terms(
         diagnostics,
         per_feature,
     )
+
+
+def loss_dtype(outputs: torch.Tensor) -> torch.dtype:
+    """The dtype a loss term returns: that of ``outputs``, at least float32 (the terms are
+    computed in ``dtype``; a half-precision loss would round them)."""
+    return outputs.dtype if outputs.dtype in (torch.float32, torch.float64) else torch.float32
 
 
 def gib_complexity(x: Any, outputs: torch.Tensor, y: torch.Tensor, **options: Any) -> torch.Tensor:

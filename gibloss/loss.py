@@ -18,6 +18,7 @@ from .functional import (
     check_options,
     check_reducer,
     gib_terms,
+    loss_dtype,
     resolve_bins,
 )
 
@@ -331,10 +332,7 @@ class GIBLoss(nn.Module):
         """``weight * complexity`` in the dtype of ``outputs`` (at least float32)."""
         terms = self.terms(x, outputs, y)
         self.last_terms = terms.detach()
-        out_dtype = (
-            outputs.dtype if outputs.dtype in (torch.float32, torch.float64) else torch.float32
-        )
-        return (self.weight * terms.complexity).to(out_dtype)
+        return (self.weight * terms.complexity).to(loss_dtype(outputs))
 
     def extra_repr(self) -> str:
         return (

@@ -58,6 +58,23 @@ def _note(ax: Any, lines: list[str]) -> None:
     text.set_in_layout(False)
 
 
+def _panel_grid(n: int, panel_size: float, extra_width: float) -> tuple[Figure, Any, int]:
+    """A figure of ``n`` panels, at most 4 a row (``extra_width`` inches for a colour bar or a
+    twin axis); the unused cells of the last row are hidden."""
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(panel_size * cols + extra_width, panel_size * rows + 0.3),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    return fig, axes, cols
+
+
 def plot_information_plane(
     records_or_path: Any,
     kind: str = "gib",
@@ -119,15 +136,7 @@ def plot_information_plane(
     if not run_names:
         raise ValueError("no runs to plot")
     n = len(run_names)
-    cols = min(n, 4)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(
-        rows,
-        cols,
-        figsize=(panel_size * cols + 0.8, panel_size * rows + 0.2),
-        squeeze=False,
-        constrained_layout=True,
-    )
+    fig, axes, cols = _panel_grid(n, panel_size, extra_width=0.8)
     all_t = np.concatenate(
         [tr[r]["time"] for tr in per_layer.values() for r in run_names if r in tr]
     )
@@ -200,8 +209,6 @@ def plot_information_plane(
             # below the panel: inside it, a legend hides the null (low) or the run (high)
             ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
                       frameon=False)
-    for k in range(n, rows * cols):
-        axes[k // cols][k % cols].set_visible(False)
     axis = str(next(iter(next(iter(per_layer.values())).values()))["axis"])
     bar = fig.colorbar(sc, ax=axes.ravel().tolist(), label=axis)
     if np.allclose(all_t, np.round(all_t)):  # epochs and steps: whole-number ticks
@@ -249,12 +256,7 @@ def plot_complexity_split(
             "per-feature terms of Eq. 5 (variant='synergy') at every point"
         )
     est_name = estimator or first_estimator(records, "gib")
-    cols = min(len(names), 4)
-    rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(panel_size * cols + 0.6, panel_size * rows + 0.3), squeeze=False,
-        constrained_layout=True,
-    )
+    fig, axes, cols = _panel_grid(len(names), panel_size, extra_width=0.6)
     for k, run in enumerate(names):
         d = trs[run]
         ax = axes[k // cols][k % cols]
@@ -274,8 +276,6 @@ def plot_complexity_split(
         extra = twin.get_legend_handles_labels()
         ax.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize=7, loc="upper center",
                   bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
-    for k in range(len(names), rows * cols):
-        axes[k // cols][k % cols].set_visible(False)
     return fig
 
 

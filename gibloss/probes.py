@@ -34,7 +34,15 @@ import torch
 from torch import nn
 
 from ._validation import as_array
-from .functional import ESTIMATORS, GIBTerms, check_options, gib_terms, resolve_bins
+from .bootstrap import check_n_boot, percentile_interval
+from .functional import (
+    ESTIMATORS,
+    GIBTerms,
+    check_options,
+    gib_terms,
+    loss_dtype,
+    resolve_bins,
+)
 from .measures import gib
 from .records import jsonable
 
@@ -167,10 +175,7 @@ def synergy_map(
     -------
     SynergyMap
     """
-    if not isinstance(n_boot, int) or isinstance(n_boot, bool) or n_boot < 0:
-        raise ValueError(f"`n_boot` must be a non-negative integer, got {n_boot!r}")
-    if not (isinstance(level, float) and 0 < level < 1):
-        raise ValueError(f"`level` must be a float in (0, 1), got {level!r}")
+    check_n_boot(n_boot, level)
     xa, za = as_array(x, "x"), as_array(z, "z")
     opts = {"estimator": estimator, "q": "z", "pmi": "none", **options}
     res = gib(xa, za, None, **opts)
@@ -182,10 +187,8 @@ def synergy_map(
         for _ in range(n_boot):
             idx = rng.integers(0, xa.shape[0], xa.shape[0])
             boots.append(_shares(gib(xa[idx], za[idx], None, **opts)))
-        tail = 50.0 * (1.0 - level)
         for k, name in enumerate(("synergy_share", "interaction", "total_effect", "single")):
-            values = np.array([b[k] for b in boots])
-            intervals[name] = np.percentile(values, [tail, 100.0 - tail], axis=0)
+            intervals[name] = percentile_interval([b[k] for b in boots], level)
         intervals["level"] = level
         intervals["n_boot"] = n_boot
     return SynergyMap(float(res.whole), share, inter, total, single, intervals)
@@ -289,10 +292,7 @@ class SynergyShareLoss(nn.Module):
         """``-weight * synergy_share`` (a positive weight rewards synergy)."""
         terms = self.terms(x, outputs)
         self.last_terms = terms.detach()
-        out_dtype = (
-            outputs.dtype if outputs.dtype in (torch.float32, torch.float64) else torch.float32
-        )
-        return (-self.weight * terms.synergy_share).to(out_dtype)
+        return (-self.weight * terms.synergy_share).to(loss_dtype(outputs))
 
     def extra_repr(self) -> str:
         return (
