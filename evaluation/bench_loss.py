@@ -7,17 +7,25 @@ training step (forward, cross-entropy, backward, SGD update) without and with th
 prints the ratios. Target: GIBLoss forward + backward <= 5 % of a step. On a GPU it also counts
 the synchronising CUDA calls of one forward + backward (``torch.cuda.set_sync_debug_mode``).
 
+It first prints, for the default loss and its variants, the aten calls of one forward +
+backward (each is at least one kernel launch on a GPU, where a small loss is latency-bound) at
+N = 50 and N = 128, and the peak tensor memory of the loss (the storages it holds at once,
+``evaluation/_counting.py``); the issue's targets: at most 150 aten calls, the default memory
+path at most 1.5x the batch-only loss's time.
+
 Usage::
 
-    python evaluation/bench_loss.py [--repeats 10] [--batch 128] [--features 50]
+    python evaluation/bench_loss.py [--repeats 10] [--batch 128] [--features 50] [--device cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +33,58 @@ import torch.nn.functional as F
 
 from gibloss import GIBLoss
 from gibloss._recipes.models import cifar_resnet
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _counting import aten_calls, peak_tensor_bytes  # noqa: E402
+
+#: (label, GIBLoss options) of the cost table
+VARIANTS = (
+    ("GIBLoss() (Gaussian copula, memory 0.98)", {}),
+    ("validate=False", {"validate": False}),
+    ("null=False, validate=False", {"null": False, "validate": False}),
+    ("memory=0", {"memory": 0.0}),
+    ("memory=0, null=False, validate=False", {"memory": 0.0, "null": False, "validate": False}),
+    ('estimator="binning"', {"estimator": "binning"}),
+)
+
+
+def cost_table(dev: torch.device, batch: int, repeats: int, classes: int = 10) -> None:
+    """Aten calls, time and peak memory of one forward + backward of each variant."""
+    print(f"\nforward + backward of the loss alone, batch {batch}, {classes} classes "
+          f"(logits given), median of {repeats}")
+    print("| configuration | aten calls, N = 50 | aten calls, N = 128 | time, N = 50 "
+          "| peak tensor memory, N = 128 | top ops (N = 50) |")
+    print("|---|---|---|---|---|---|")
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randint(0, classes, (batch,), generator=gen).to(dev)
+    base = torch.randn(batch, classes, generator=gen).to(dev)
+    times = {}
+    for label, options in VARIANTS:
+        cells = []
+        for n_feat in (50, 128):
+            feats = torch.randn(batch, n_feat, generator=gen).to(dev)
+            loss = GIBLoss(**options)
+
+            def run(loss: GIBLoss = loss, feats: torch.Tensor = feats) -> None:
+                z = base.clone().requires_grad_(True)
+                loss(feats, z, y).backward()
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+
+            run()  # fills the memory and warms up
+            run()
+            count, top = aten_calls(run)
+            cells.append((count, top, run))
+        t50 = median_time(cells[0][2], repeats)
+        times[label] = t50
+        peak = peak_tensor_bytes(cells[1][2])
+        top = ", ".join(f"{k} {v}" for k, v in cells[0][1][:5])
+        print(f"| {label} | {cells[0][0]} | {cells[1][0]} | {t50 * 1e3:.1f} ms "
+              f"| {peak / 2**20:.1f} MiB | {top} |")
+    default = times[VARIANTS[0][0]]
+    batch_only = times["memory=0"]
+    print(f"the default memory path costs {default / batch_only:.2f}x the batch-only loss "
+          "(target: at most 1.5x)")
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
@@ -102,8 +162,10 @@ def main() -> None:
 
         return run
 
+    print(f"device {dev}, torch threads {torch.get_num_threads()}")
+    cost_table(dev, args.batch, args.repeats)
     print(
-        f"device {dev}, batch {args.batch}, N = {args.features} features, "
+        f"\nResNet-20 steps: device {dev}, batch {args.batch}, N = {args.features} features, "
         f"torch threads {torch.get_num_threads()}, median of {args.repeats}"
     )
     t_step = median_time(step(None), args.repeats)

@@ -80,7 +80,7 @@ def final_complexities(records: list[dict], last_hidden: str) -> dict[str, dict[
     return out
 
 
-GIB_KINDS = ("gaussian_copula", "soft_binning")
+GIB_KINDS = ("gaussian_copula", "binning")
 CONFIDENCE_KINDS = ("label_smoothing", "confidence")
 
 

@@ -296,8 +296,11 @@ def _memory_terms(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
     """Gaussian terms from this batch's cell sums plus ``decay`` times the remembered ones.
 
-    Every column is kept (a column constant in this batch is a zero copula column, whose
-    variance is the ridge), so that the sums of different batches add up. The sums and the
+    Every column is summed (a column constant in this batch is a zero copula column), so that
+    the sums of different batches add up; a column that is zero in every remembered row is
+    dropped when the terms are formed, as the exact estimator drops constant columns
+    (``tests/test_memory_exact.py``: with hard memberships, the memory path equals the exact
+    estimator on one batch and, at full memory, on the pooled rows). The sums and the
     covariances made from them are float64 whatever ``dtype``: a covariance from sums,
     ``E[g g^T] - mean mean^T``, cancels badly in float32 for a light cell (a NaN at 5 rows with
     ``temperature=0.01``). The terms come back in ``q.mass``'s dtype; ``diagnostics["h_q"]``

@@ -84,10 +84,9 @@ Batch = dict[str, torch.Tensor]  # "x": inputs in [0, 1], "features": GIB featur
 def make_gib_loss(setting: str) -> GIBLoss | None:
     """The GIBLoss of a GIB setting (None for the others)."""
     kind, value = parse_setting(setting)
-    if kind not in ("gaussian_copula", "soft_binning") or value == 0:
+    if kind not in ("gaussian_copula", "binning") or value == 0:
         return None
-    estimator = "binning" if kind == "soft_binning" else kind  # the setting names the relaxation
-    return GIBLoss(estimator=estimator, weight=value)
+    return GIBLoss(estimator=kind, weight=value)  # the kind names the surrogate
 
 
 def make_loss(

@@ -225,3 +225,15 @@ def test_the_real_bbcnews_when_installed() -> None:
     ds = data.agnews(max_length=16)
     assert ds.standin and ds.description.startswith("STAND-IN: real BBC News articles")
     assert ds.x_train.shape == (1699, 16) and int(ds.y_train.max()) == 4
+
+
+def test_study_settings_name_the_surrogate_and_read_the_old_spelling() -> None:
+    from gibloss._recipes.study import parse_setting
+
+    assert parse_setting("binning:0.3") == ("binning", 0.3)
+    assert parse_setting("gaussian_copula:1") == ("gaussian_copula", 1.0)
+    with pytest.warns(DeprecationWarning, match="'soft_binning' is deprecated.*'binning'"):
+        assert parse_setting("soft_binning:0.3") == ("binning", 0.3)
+    for bad in ("gcmi:0.3", "binning", "confidence:-1"):
+        with pytest.raises(ValueError, match="setting"):
+            parse_setting(bad)

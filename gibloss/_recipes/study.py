@@ -12,17 +12,20 @@ from typing import Any
 
 import torch
 
+from .._deprecation import warn_renamed
 from .data import Dataset, cifar10, mnist
 from .models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, mlp
 
 __all__ = ["KINDS", "build_model", "ib_layer", "load", "parse_setting"]
 
 #: The kinds of setting, ``"<kind>:<value>"`` (``"plain"`` has no value):
-#: GIBLoss with either surrogate (value = weight), label smoothing (value = smoothing), the
+#: GIBLoss with either surrogate, named after the exact estimator it relaxes (value = weight), label smoothing (value = smoothing), the
 #: confidence penalty of Pereyra et al. 2017, cross-entropy minus value x the softmax entropy,
 #: and FGSM adversarial training (value = eps; half clean, half adversarial loss), the positive
 #: control: a setting known to raise robustness.
-KINDS = ("plain", "gaussian_copula", "soft_binning", "label_smoothing", "confidence", "fgsm_train")
+KINDS = ("plain", "gaussian_copula", "binning", "label_smoothing", "confidence", "fgsm_train")
+#: Kinds renamed with the surrogates in 0.2 (still read, with a DeprecationWarning).
+RENAMED_KINDS = {"soft_binning": "binning"}
 
 
 def parse_setting(setting: str) -> tuple[str, float]:
@@ -30,6 +33,9 @@ def parse_setting(setting: str) -> tuple[str, float]:
     if setting == "plain":
         return "plain", 0.0
     kind, _, value = setting.partition(":")
+    if kind in RENAMED_KINDS:
+        warn_renamed(f"the setting kind {kind!r}", repr(RENAMED_KINDS[kind]))
+        kind = RENAMED_KINDS[kind]
     if kind not in KINDS[1:] or not value:
         raise ValueError(
             f"a setting is 'plain' or '<kind>:<value>' with kind in {KINDS[1:]}, got {setting!r}"

@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -76,14 +77,26 @@ def weighted_covariances(g: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor
     return covs * factor[:, None, None], n_eff
 
 
-def _bias(n_eff: torch.Tensor, dims: int) -> torch.Tensor:
-    """Ince et al.'s analytic bias correction (nats) of a ``dims``-variate Gaussian entropy."""
-    if dims == 0:
-        return torch.zeros_like(n_eff)
-    k = torch.arange(1, dims + 1, dtype=n_eff.dtype, device=n_eff.device)
-    psis = torch.special.digamma((n_eff[:, None] - k) / 2.0).sum(dim=1) / 2.0
+def _biases(
+    n_eff: torch.Tensor, d: int, d_eff: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Ince et al.'s analytic bias corrections (nats) of ``m``-, 1- and ``(m-1)``-variate
+    Gaussian entropies with effective sizes ``n_eff``, ``m = d`` (or the 0-d tensor ``d_eff``
+    of the columns kept): one digamma pass serves all three (``sum_{k<=m} psi((n - k) / 2) / 2``
+    for the three ``m`` are partial sums of one row)."""
+    k = torch.arange(1, d + 1, dtype=n_eff.dtype, device=n_eff.device)
     dterm = (_LN2 - torch.log(n_eff - 1.0)) / 2.0
-    return dims * dterm + psis
+    if d_eff is None:
+        psis = torch.cumsum(torch.special.digamma((n_eff[:, None] - k) / 2.0), dim=1) / 2.0
+        b_comp = (d - 1) * dterm + psis[:, d - 2] if d > 1 else torch.zeros_like(n_eff)
+        return d * dterm + psis[:, d - 1], dterm + psis[:, 0], b_comp
+    # terms beyond d_eff are not summed: a finite stand-in keeps their (zero) gradient finite
+    upto = (k <= d_eff).to(n_eff.dtype)  # (d,): the k of an m-variate sum, m = d_eff
+    psi = torch.special.digamma(torch.where(upto > 0, (n_eff[:, None] - k) / 2.0, 1.0)) / 2.0
+    de = d_eff.to(n_eff.dtype)
+    b_whole = de * dterm + psi @ upto
+    b_comp = (de - 1) * dterm + psi @ (k <= d_eff - 1).to(n_eff.dtype)  # 0 when d_eff = 1
+    return b_whole, dterm + psi[:, 0], b_comp
 
 
 def gaussian_entropies(
@@ -93,6 +106,7 @@ def gaussian_entropies(
     shrinkage: float = 0.1,
     ridge: float = 1e-6,
     bias_correct: bool = True,
+    keep: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Entropies (bits) of Gaussians with covariances ``(C, d, d)``, their columns and complements.
 
@@ -101,6 +115,13 @@ def gaussian_entropies(
     covariance gets ``ridge`` on its diagonal. The complement entropies use
     ``log det S_{-i,-i} = log det S + log (S^{-1})_{ii}``: one batched Cholesky and one batched
     triangular inverse serve all of them.
+
+    ``keep`` (``(d,)`` bool) computes everything as if only the kept columns were there, without
+    a host synchronisation and with no shape depending on it. The dropped rows and columns of
+    ``covs`` must be zero (a column that is zero in every row); they become the identity's
+    (log-determinant 0, independent of the rest), ``d`` in the shrinkage rule, its target and
+    the bias correction is the number of kept columns, and the dropped columns' own entries are
+    meaningless (callers fill them).
 
     Returns
     -------
@@ -114,30 +135,39 @@ def gaussian_entropies(
         ``(C,)`` bool.
     """
     n_c, d, _ = covs.shape
+    eye = torch.eye(d, dtype=covs.dtype, device=covs.device)
+    d_eff: Any = d
+    eye_kept = eye  # the shrinkage target's and the ridge's identity: on the kept columns
+    if keep is not None:
+        d_eff = keep.sum()
+        eye_kept = torch.diag(keep.to(covs.dtype))
     # The tolerance keeps the decision stable when n_eff is an integer up to rounding (uniform
     # weights), whichever way n_eff was computed.
-    shrunk = n_effs.detach() <= d + 1 + 1e-6
-    eye = torch.eye(d, dtype=covs.dtype, device=covs.device)
+    shrunk = n_effs.detach() <= d_eff + 1 + 1e-6
     # computed for every cell and selected (no host synchronisation to ask whether any is shrunk)
-    target = torch.clamp_min(torch.diagonal(covs, dim1=1, dim2=2).sum(dim=1) / d, 1.0)
-    shrunk_covs = (1 - shrinkage) * covs + shrinkage * target[:, None, None] * eye
+    trace = torch.diagonal(covs, dim1=1, dim2=2).sum(dim=1)
+    target = torch.clamp_min(trace / (d if keep is None else d_eff.clamp_min(1)), 1.0)
+    shrunk_covs = (1 - shrinkage) * covs + shrinkage * target[:, None, None] * eye_kept
     covs = torch.where(shrunk[:, None, None], shrunk_covs, covs)
-    covs = covs + ridge * eye
+    covs = covs + ridge * eye_kept
+    if keep is not None:  # the dropped rows and columns (zero) become the identity's
+        covs = covs + (eye - eye_kept)
     chol = torch.linalg.cholesky_ex(covs).L  # _ex: no host check of the factorisation
     diag = torch.diagonal(chol, dim1=1, dim2=2)
     logdet = 2.0 * torch.log(diag).sum(dim=1)
     inv_chol = torch.linalg.solve_triangular(chol, eye.expand(n_c, d, d), upper=False)
     inv_diag = (inv_chol * inv_chol).sum(dim=1)  # diag of cov^{-1}
-    h_whole = 0.5 * logdet + d * _CONST
+    h_whole = 0.5 * logdet + d_eff * _CONST
     h_single = 0.5 * torch.log(torch.diagonal(covs, dim1=1, dim2=2)) + _CONST
-    h_comp = 0.5 * (logdet[:, None] + torch.log(inv_diag)) + (d - 1) * _CONST
+    h_comp = 0.5 * (logdet[:, None] + torch.log(inv_diag)) + (d_eff - 1) * _CONST
     if bias_correct:
-        ok = (~shrunk) & (n_effs.detach() > d)
+        ok = (~shrunk) & (n_effs.detach() > d_eff)
         safe = torch.where(ok, n_effs, torch.full_like(n_effs, float(d + 2)))
-        zero = torch.zeros_like(n_effs)
-        h_whole = h_whole - torch.where(ok, _bias(safe, d), zero)
-        h_single = h_single - torch.where(ok, _bias(safe, 1), zero)[:, None]
-        h_comp = h_comp - torch.where(ok, _bias(safe, d - 1), zero)[:, None]
+        okf = ok.to(n_effs.dtype)
+        b_whole, b_single, b_comp = _biases(safe, d, None if keep is None else d_eff)
+        h_whole = h_whole - okf * b_whole
+        h_single = h_single - (okf * b_single)[:, None]
+        h_comp = h_comp - (okf * b_comp)[:, None]
     if d == 1:
         h_comp = torch.zeros_like(h_comp)
     return h_whole / _LN2, h_single / _LN2, h_comp / _LN2, shrunk
@@ -373,13 +403,24 @@ def _assemble(
     p_q: torch.Tensor,
     d: int,
     n_shrunk: torch.Tensor,
+    keep: torch.Tensor | None = None,
 ) -> ClassConditionalTerms:
-    """``I = H(G) - sum_q p(q) H(G | q)`` per term, clipped to ``[0, H(Q)]``."""
+    """``I = H(G) - sum_q p(q) H(G | q)`` per term, clipped to ``[0, H(Q)]``.
+
+    With ``keep`` (the columns that are not constant), a dropped column's single term is 0 and
+    its complement term is the whole's (its complement holds every informative column), as the
+    exact estimator fills them; no columns kept, no information.
+    """
     hw, hs, hc = h_cells
     h_q = entropy_bits(p_q / p_q.sum())
     whole = torch.minimum(h_all[0][0] - p_q @ hw, h_q).clamp_min(0.0)
     single = torch.minimum(h_all[1][0] - p_q @ hs, h_q).clamp_min(0.0)
     comp = torch.minimum(h_all[2][0] - p_q @ hc, h_q).clamp_min(0.0)
+    if keep is not None:
+        n_keep = keep.sum()
+        whole = torch.where(n_keep > 0, whole, torch.zeros_like(whole))
+        single = torch.where(keep, single, torch.zeros_like(single))
+        comp = torch.where(keep, torch.where(n_keep > 1, comp, torch.zeros_like(comp)), whole)
     if d == 1:
         comp = torch.zeros_like(comp)
     return ClassConditionalTerms(whole, single, comp, h_q, n_shrunk)
@@ -419,7 +460,10 @@ class CellMoments:
         onehot = mass.new_zeros((n, n_hard)).scatter_(1, hard[:, None], 1.0)
         w = (onehot.unsqueeze(-1) * mass.unsqueeze(1)).reshape(n, n_hard * k)  # (n, C)
         wt = w.T
-        s2 = (wt.unsqueeze(-1) * g.unsqueeze(0)).transpose(1, 2) @ g
+        # every cell's sum w g g^T as one GEMM against the rows' outer products (n, d * d):
+        # no (cells, rows, d) temporary, and its backward is one GEMM too
+        d = g.shape[1]
+        s2 = (wt @ (g.unsqueeze(2) * g.unsqueeze(1)).reshape(n, d * d)).view(-1, d, d)
         rows = mass.sum(dim=1)
         return cls(w.sum(dim=0), wt @ g, s2, (w * w).sum(dim=0), (rows * rows).sum())
 
@@ -461,14 +505,19 @@ def terms_from_moments(
     """:func:`class_conditional_terms` from accumulated cell sums (e.g. a memory of batches).
 
     Cells lighter than :data:`MIN_MASS` (relative to the total) are empty; the whole matrix's
-    moments are the sums over all cells.
+    moments are the sums over all cells. A column that is zero in every row summed so far (a
+    constant column after the copula transform) is dropped as the exact estimator drops it,
+    through ``gaussian_entropies(keep=...)``: no host synchronisation, no shape that depends on
+    it.
     """
     s0, s1, s2, w2, r2 = moments.astuple()
     total = s0.sum()
     occ = (s0.detach() / total.detach()) > MIN_MASS
     d = s1.shape[1]
-    opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct}
-    cov_all, neff_all = _covariance(total, s1.sum(dim=0), s2.sum(dim=0), r2)
+    s2_all = s2.sum(dim=0)
+    keep = torch.diagonal(s2_all.detach()) > 0  # sum w g^2 = 0: the column is 0 in every row
+    opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct, "keep": keep}
+    cov_all, neff_all = _covariance(total, s1.sum(dim=0), s2_all, r2)
     h_all = gaussian_entropies(cov_all[None], neff_all[None], **opts)
     # Empty cells stay in place with the moments of a unit Gaussian of ample size and zero
     # mass: finite entropies that weigh nothing, and no data-dependent shape.
@@ -482,4 +531,4 @@ def terms_from_moments(
     )
     hw, hs, hc, shrunk = gaussian_entropies(covs, n_effs, **opts)
     p_q = torch.where(occ, s0, 0.0 * s0) / total
-    return _assemble(h_all, (hw, hs, hc), p_q, d, (shrunk & occ).sum())
+    return _assemble(h_all, (hw, hs, hc), p_q, d, (shrunk & occ).sum(), keep)

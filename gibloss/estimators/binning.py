@@ -180,7 +180,7 @@ class BinningEstimator(Estimator):
             return row_partitions(equal_width_codes(x, self.bins, lo, hi), self.bins)
         cx = self.discretize(x)
         card = int(cx.max()) + 1 if cx.size else 1
-        parts = row_partitions(torch.as_tensor(cx), card)
+        parts = row_partitions(torch.as_tensor(cx), card, short_circuit=True)
         if bool(parts.clash):  # exact path: the state counts must be right too
             parts = row_partitions(torch.as_tensor(cx), card, lexicographic=True)
         return parts
@@ -316,7 +316,7 @@ def partition_terms(
     lexicographic = parts.lexicographic
     for p0 in range(0, todo.shape[0], chunk):
         idx = todo[p0 : p0 + chunk]
-        keys = parts.keys[:, idx]
+        keys = parts.keys_of(idx)
         h_s, clash_s = _grouped_entropy(keys, row_mass, nb, 1, lexicographic)  # (P, B)
         joint_keys = keys + hard[None, None, :] * parts.hard_multiplier[:, None, None]
         h_sq, clash_sq = _grouped_entropy(joint_keys, flat, nb, kc, lexicographic)
@@ -366,11 +366,14 @@ def _single_terms(
     else:
         owner_row = torch.arange(n_rows, device=dev) // (bmax * n_hard)
         bin_row = torch.arange(n_rows, device=dev) // n_hard
-    table = flat.new_zeros((n_rows, nb * kc))
-    if n * n_feat * nb * kc <= _EXPAND_LIMIT:  # one scatter of the rows repeated per feature
+    if nb * kc == 1:  # hard cells (the exact estimator): a 1-d scatter is twice as fast
+        src = flat.expand(n, n_feat).reshape(-1)
+        table = flat.new_zeros(n_rows).index_add_(0, rows_of, src).unsqueeze(1)
+    elif n * n_feat * nb * kc <= _EXPAND_LIMIT:  # one scatter of the rows repeated per feature
         src = flat.unsqueeze(1).expand(n, n_feat, nb * kc).reshape(-1, nb * kc)
-        table = table.index_add(0, rows_of, src)
+        table = flat.new_zeros((n_rows, nb * kc)).index_add(0, rows_of, src)
     else:  # many measures or Z codes: one scatter per feature, without the repeated copy
+        table = flat.new_zeros((n_rows, nb * kc))
         per_feature = rows_of.view(n, n_feat)
         for i in range(n_feat):
             table.index_add_(0, per_feature[:, i], flat)
@@ -456,7 +459,9 @@ def _multipliers(count: int, device: torch.device) -> torch.Tensor:
     return host_to_device(m, device)
 
 
-def row_partitions(codes: torch.Tensor, card: int, lexicographic: bool = False) -> BinnedPartitions:
+def row_partitions(
+    codes: torch.Tensor, card: int, lexicographic: bool = False, short_circuit: bool = False
+) -> BinnedPartitions:
     """The partitions of the rows by every complement ``x^{-i}`` and by the whole matrix.
 
     A row's state in a partition is identified by two independent 64-bit hashes of its codes,
@@ -465,6 +470,15 @@ def row_partitions(codes: torch.Tensor, card: int, lexicographic: bool = False) 
     partitions cost one pass. Equal states have equal hashes; distinct states collide in both
     with probability about ``2^-118`` per pair. The number of states of each partition is
     counted on the device.
+
+    With ``short_circuit`` (the exact estimator, on the CPU: the loss path stays in torch, with
+    no host synchronisation), partitions whose rows are all distinct ("injective") are found
+    without sorting them: once a prefix code (columns ``0..a-1``) is injective, so is every
+    complement ``x^{-i}`` with ``i >= a`` (it contains the prefix), and once a suffix code
+    (columns ``b..N-1``) is, so is every complement with ``i < b``. A few sorts of ``n``
+    prefix and suffix hashes find ``a`` and ``b`` (a hash collision can only hide injectivity,
+    never invent it); only the complements with ``b <= i < a`` are sorted. At ``n = 5000`` with
+    30 bins the rows are distinct after a handful of columns, and no complement is sorted.
 
     Parameters
     ----------
@@ -475,6 +489,9 @@ def row_partitions(codes: torch.Tensor, card: int, lexicographic: bool = False) 
     lexicographic : bool
         Group by both hashes (two sorts) instead of one hash checked by the other; used when
         the check flags a clash.
+    short_circuit : bool
+        Find the injective partitions from prefix and suffix codes first (CPU tensors only;
+        a few numpy sorts and host reads).
 
     Returns
     -------
@@ -485,14 +502,69 @@ def row_partitions(codes: torch.Tensor, card: int, lexicographic: bool = False) 
     dev = codes.device
     m = _multipliers(n_feat + 2, dev)
     per_col = codes.T[None, :, :] * m[:, :n_feat, None]  # (2, N, n)
-    keys = torch.empty((2, n_feat + 1, n), dtype=torch.long, device=dev)
-    torch.sum(per_col, dim=1, out=keys[:, n_feat])  # the whole row
-    torch.sub(keys[:, n_feat : n_feat + 1], per_col, out=keys[:, :n_feat])  # complements
-    keys += torch.arange(n_feat + 1, device=dev)[None, :, None] * m[:, n_feat, None, None]
-    order, new, clash = _sorted_groups(keys.view(2, -1), lexicographic)
-    owner = torch.div(order, n, rounding_mode="floor")  # the partition of each sorted element
-    cards = torch.zeros(n_feat + 1, dtype=torch.long, device=dev).index_add_(0, owner, new.long())
-    return BinnedPartitions(codes, int(card), keys, cards, m[:, n_feat + 1], clash, lexicographic)
+    whole = per_col.sum(dim=1)  # (2, n)
+    cards = torch.full((n_feat + 1,), n, dtype=torch.long, device=dev)
+    idx = torch.arange(n_feat + 1, device=dev)  # every partition is counted by one sort
+    if short_circuit and dev.type == "cpu" and n > 1:
+        idx = torch.from_numpy(np.flatnonzero(~_injective_partitions(per_col[0].numpy())))
+    parts = BinnedPartitions(
+        codes, int(card), whole, per_col, m, cards, m[:, n_feat + 1],
+        torch.zeros((), dtype=torch.bool, device=dev), lexicographic,
+    )
+    if idx.shape[0]:
+        keys = parts.keys_of(idx)
+        order, new, clash = _sorted_groups(keys.reshape(2, -1), lexicographic)
+        owner = torch.div(order, n, rounding_mode="floor")  # the partition of each element
+        counted = torch.zeros(idx.shape[0], dtype=torch.long, device=dev).index_add_(
+            0, owner, new.long())
+        parts.cards = cards.index_copy(0, idx, counted)
+        parts.clash = clash
+    return parts
+
+
+def _all_distinct(h: np.ndarray) -> bool:
+    s = np.sort(h)
+    return bool((s[1:] != s[:-1]).all())
+
+
+def _injective_partitions(per_col: np.ndarray) -> np.ndarray:
+    """``(N + 1,)`` bool: the complements (then the whole matrix) whose rows are all distinct,
+    as far as prefix and suffix codes show it (see :func:`row_partitions`).
+
+    ``per_col`` ``(N, n)``: each column's term of one row hash. A ``True`` is certain (equal
+    hashes of distinct rows can only make a distinct code look repeated); a ``False`` means
+    "count it".
+    """
+    n_feat = per_col.shape[0]
+    done = np.zeros(n_feat + 1, dtype=bool)
+    prefix = np.cumsum(per_col, axis=0)  # prefix[k]: the hash of columns 0..k (wraps mod 2^64)
+    whole = prefix[-1]
+    if not _all_distinct(whole):
+        return done  # no sub-code of a repeated row is distinct: count every partition
+
+    def first(distinct: callable) -> int:
+        """The smallest k in [0, N) with distinct(k); N when none (distinct(N - 1) holds)."""
+        lo, hi = 0, n_feat - 1  # distinct(n_feat - 1) is the whole row: known true
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if distinct(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    done[n_feat] = True
+    a = first(lambda k: _all_distinct(prefix[k])) + 1  # columns 0..a-1 are injective
+    # the suffix that starts at a covers every other complement; else search for the longest
+    if a < n_feat and _all_distinct(whole - prefix[a - 1]):
+        b = a
+    else:  # suffix of length L (columns N-L..N-1): hash = whole - prefix[N-L-1]
+        length = first(lambda k: _all_distinct(whole - prefix[n_feat - k - 2])
+                       if k < n_feat - 1 else True) + 1
+        b = n_feat - length
+    i = np.arange(n_feat)
+    done[:n_feat] = (i >= a) | (i < b)
+    return done
 
 
 def equal_width_codes(
@@ -512,11 +584,12 @@ def equal_width_codes(
         lo_t = torch.full((xd.shape[1],), float(lo), dtype=torch.float64, device=xd.device)
         hi_t = torch.full_like(lo_t, float(hi))
     half = torch.where(torch.isfinite(hi_t - lo_t), 1.0, 0.5)
-    xd, lo_t, hi_t = xd * half, lo_t * half, hi_t * half
+    lo_t, hi_t = lo_t * half, hi_t * half
     span = hi_t - lo_t
     safe = torch.where(span > 0, span, torch.ones_like(span))
-    out = torch.floor((xd - lo_t) / safe * bins).clamp(0, bins - 1).to(torch.long)
-    return torch.where(span > 0, out, torch.zeros_like(out))
+    # floor((x - lo) / span * bins) in place (one temporary); a zero span has x == lo: bin 0
+    t = xd * half
+    return t.sub_(lo_t).div_(safe).mul_(bins).floor_().clamp_(0, bins - 1).to(torch.long)
 
 
 @dataclass
@@ -529,11 +602,15 @@ class BinnedPartitions:
         ``(n, N)`` long bin code of every column.
     single_card : int
         Upper bound on the bin codes.
-    keys : torch.Tensor
-        ``(2, N + 1, n)`` two hashes of every row's state in each complement ``x^{-i}``
-        (``keys[:, i]``) and in the whole matrix (``keys[:, N]``); see :func:`row_partitions`.
+    whole_hash : torch.Tensor
+        ``(2, n)`` two hashes of every row's state in the whole matrix.
+    column_hash : torch.Tensor
+        ``(2, N, n)`` each column's term of those hashes (a complement's hash is the whole's
+        minus its column's; see :meth:`keys_of`).
+    multipliers : torch.Tensor
+        ``(2, N + 2)`` the hash multipliers.
     cards : torch.Tensor
-        ``(N + 1,)`` number of states of each of those partitions.
+        ``(N + 1,)`` number of states of every complement and of the whole matrix.
     hard_multiplier : torch.Tensor
         ``(2,)`` hash multipliers of a target code joined to a state.
     clash : torch.Tensor
@@ -545,11 +622,23 @@ class BinnedPartitions:
 
     single: torch.Tensor
     single_card: int
-    keys: torch.Tensor
+    whole_hash: torch.Tensor
+    column_hash: torch.Tensor
+    multipliers: torch.Tensor
     cards: torch.Tensor
     hard_multiplier: torch.Tensor
     clash: torch.Tensor
     lexicographic: bool = False
+
+    def keys_of(self, idx: torch.Tensor) -> torch.Tensor:
+        """``(2, P, n)`` the two hashes of every row's state in partitions ``idx`` (``i < N``:
+        the complement ``x^{-i}``; ``N``: the whole matrix); the partition's index is part of
+        the hash, so states of different partitions differ."""
+        n_feat = self.column_hash.shape[1]
+        col = self.column_hash.index_select(1, idx.clamp_max(n_feat - 1))
+        col = torch.where((idx < n_feat)[None, :, None], col, torch.zeros_like(col))
+        tag = idx[None, :, None] * self.multipliers[:, n_feat, None, None]
+        return self.whole_hash[:, None, :] - col + tag
 
     def states(self) -> torch.Tensor:
         """``(N + 1, n)`` long state ids of every complement and the whole matrix.
@@ -557,9 +646,10 @@ class BinnedPartitions:
         Two rows share an id in a partition exactly when they share its state; ids lie in
         ``[0, (N + 1) n)`` and are unique across partitions.
         """
-        n_parts, n = self.keys.shape[1:]
-        codes, _ = _group_codes(self.keys.reshape(2, -1), lexicographic=True)
-        return codes.view(n_parts, n)
+        n_parts = self.column_hash.shape[1] + 1
+        keys = self.keys_of(torch.arange(n_parts, device=self.whole_hash.device))
+        codes, _ = _group_codes(keys.reshape(2, -1), lexicographic=True)
+        return codes.view(n_parts, -1)
 
 
 def unique_row_fraction(codes_or_x: np.ndarray, estimator: BinningEstimator | None = None) -> float:
