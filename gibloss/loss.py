@@ -9,45 +9,26 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._deprecation import keyword_only_since
-from .estimators import resolve_name
+from ._deprecation import warn_renamed
 from .estimators._gaussian import CellMoments
 from .functional import (
-    ESTIMATORS,
     GIBTerms,
-    check_options,
     check_reducer,
+    check_training,
+    differentiable_spec,
     gib_terms,
     loss_dtype,
-    resolve_bins,
 )
+from .spec import GIBSpec, as_spec
 
 __all__ = ["DEFAULT_MEMORY", "GIBLoss"]
 
 #: Default ``memory`` of the Gaussian-copula GIBLoss: cell sums over about fifty batches.
 DEFAULT_MEMORY = 0.98
 
-#: The arguments a GIBLoss passes to :func:`gibloss.functional.gib_terms` at every call.
-_OPTIONS = (
-    "estimator",
-    "beta",
-    "pmi",
-    "temperature",
-    "variant",
-    "bins",
-    "z_bins",
-    "reducer",
-    "q",
-    "shrinkage",
-    "ridge",
-    "bias_correct",
-    "dtype",
-    "gather",
-    "null",
-    "validate",
-    "reduction",
-    "task",
-)
+#: The positional arguments of 0.1 after ``weight``, in order (deprecated).
+_LEGACY_POSITIONAL = ("beta", "pmi", "temperature", "bins", "reduction", "reducer", "q", "memory")
+_SPEC_FIELDS = frozenset(f.name for f in fields(GIBSpec) if f.name != "_given")
 
 
 class GIBLoss(nn.Module):
@@ -78,6 +59,13 @@ class GIBLoss(nn.Module):
         are deprecated spellings.
     weight : float, default 1.0
         Multiplier ``lambda`` of the complexity (finite, non-negative).
+    spec : GIBSpec, optional
+        What the loss computes (:class:`gibloss.spec.GIBSpec`, ``z_code="soft"``); give the same
+        object to :func:`gibloss.gib` or the monitor to measure exactly this quantity. Its
+        fields below (``estimator``, ``beta``, ``pmi``, ``temperature``, ``variant``,
+        ``bins``, ``z_bins``, ``q``, ``shrinkage``, ``ridge``, ``bias_correct``, ``task``) may
+        be given as keywords instead, which build one; both together are an error. The loss
+        reads them as attributes (``loss.beta`` is ``loss.spec.beta``).
     beta : float, default 1.0
         The paper's trade-off; the complexity is divided by it.
     pmi : {"ratio", "ppmi", "literal", "none"}, default "ratio"
@@ -169,33 +157,43 @@ class GIBLoss(nn.Module):
     ['complement', 'complexity', 'diagnostics']
     """
 
-    @keyword_only_since
     def __init__(
         self,
-        estimator: str = "gaussian_copula",
+        estimator: str | None = None,
         weight: float = 1.0,
-        *,
-        beta: float = 1.0,
-        pmi: str = "ratio",
-        temperature: float = 1.0,
-        bins: int | None = None,
-        reduction: str | None = None,
-        reducer: Any = None,
-        q: str = "cell",
+        *legacy: Any,
+        spec: GIBSpec | None = None,
         memory: float | None = None,
-        variant: str = "synergy",
-        z_bins: int | None = None,
-        shrinkage: float = 0.1,
-        ridge: float = 1e-6,
-        bias_correct: bool = True,
+        reducer: Any = None,
         dtype: torch.dtype = torch.float64,
         gather: bool = True,
         null: bool = True,
         validate: bool = True,
-        task: str = "auto",
+        reduction: str | None = None,
+        **options: Any,
     ) -> None:
         super().__init__()
-        estimator = resolve_name(estimator, choices=ESTIMATORS, stacklevel=4)
+        if legacy:  # 0.1 took these by position
+            if len(legacy) > len(_LEGACY_POSITIONAL):
+                raise TypeError(
+                    f"GIBLoss() takes at most {2 + len(_LEGACY_POSITIONAL)} positional "
+                    f"arguments but {2 + len(legacy)} were given"
+                )
+            names = _LEGACY_POSITIONAL[: len(legacy)]
+            warn_renamed(
+                f"passing {', '.join(names)} of GIBLoss() by position",
+                f"keywords ({', '.join(f'{n}=...' for n in names)})",
+            )
+            legacy_values = dict(zip(names, legacy, strict=True))
+            memory = legacy_values.pop("memory", memory)
+            reducer = legacy_values.pop("reducer", reducer)
+            reduction = legacy_values.pop("reduction", reduction)
+            options = {**legacy_values, **options}
+        if estimator is not None:
+            options["estimator"] = estimator
+        self.spec = differentiable_spec(
+            as_spec(spec, options, caller="GIBLoss", stacklevel=5), "GIBLoss"
+        )
         if (
             not isinstance(weight, (int, float))
             or isinstance(weight, bool)
@@ -205,35 +203,32 @@ class GIBLoss(nn.Module):
             raise ValueError(f"`weight` must be a non-negative finite number, got {weight!r}")
         check_reducer(reducer)
         if memory is None:  # the default: a memory where it applies
-            memory = DEFAULT_MEMORY if estimator == "gaussian_copula" else 0.0
-        bins, z_bins = resolve_bins(estimator, bins, z_bins)
-        check_options(
-            estimator=estimator,
-            beta=beta,
-            pmi=pmi,
-            temperature=temperature,
-            variant=variant,
-            bins=bins,
-            z_bins=z_bins,
-            q=q,
-            shrinkage=shrinkage,
-            ridge=ridge,
-            bias_correct=bias_correct,
+            memory = DEFAULT_MEMORY if self.spec.estimator == "gaussian_copula" else 0.0
+        check_training(
+            estimator=self.spec.estimator,
             dtype=dtype,
             gather=gather,
             null=null,
             validate=validate,
             memory_decay=memory,
             reduction=reduction,  # validated here, mapped (with its warning) at each call
-            task=task,
         )
         self.weight = float(weight)
         self.memory = float(memory)
-        values = locals()
-        for name in _OPTIONS:  # every other argument, validated above, kept under its own name
-            setattr(self, name, values[name])
+        self.reducer = reducer
+        self.dtype = dtype
+        self.gather = gather
+        self.null = null
+        self.validate = validate
+        self.reduction = reduction
         self._moments: CellMoments | None = None
         self.last_terms: GIBTerms | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # the spec's options read as the loss's own attributes (loss.beta, loss.estimator...)
+        if name in _SPEC_FIELDS:
+            return getattr(self.__dict__["spec"], name)
+        return super().__getattr__(name)
 
     def reset_memory(self) -> None:
         """Forget the Gaussian cell sums remembered from earlier batches."""
@@ -278,11 +273,16 @@ class GIBLoss(nn.Module):
         )
 
     def _gib_options(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`gibloss.functional.gib_terms` for this loss."""
-        options = {name: getattr(self, name) for name in _OPTIONS}
-        if self.estimator != "binning":
-            options["bins"] = None  # only binning bins the features
-        return options
+        """The keyword arguments of :func:`gibloss.functional.gib_terms` besides the spec."""
+        return {
+            "spec": self.spec,
+            "reducer": self.reducer,
+            "dtype": self.dtype,
+            "gather": self.gather,
+            "null": self.null,
+            "validate": self.validate,
+            "reduction": self.reduction,
+        }
 
     def terms(self, x: Any, outputs: torch.Tensor, y: torch.Tensor) -> GIBTerms:
         """All differentiable terms of one call (no weight applied).

@@ -1,25 +1,26 @@
-"""The information measures of the paper, written once over the estimator interface.
+"""The Generalized Information Bottleneck of the paper, exactly: :func:`gib` (Eq. 5, and the
+sum-versus-whole Eq. 17).
 
-``entropy`` and ``mutual_information`` are the primitives; ``synergy`` is Eq. 2, ``gib`` Eq. 5 (and
-the sum-versus-whole Eq. 17), ``ib`` Eq. 1. Every function validates its inputs here, at the
-boundary, and returns plain floats (bits) or small result objects.
+Q is built by :func:`gibloss.pmi.build_q` (hard codes) and its ``2N + 1`` terms come from the
+estimator interface with the corrections of :mod:`gibloss.information`; ``z_code="soft"`` is the
+differentiable core (:func:`gibloss.functional.gib_terms`) evaluated without gradient, so that
+``gib(..., spec=spec)`` and ``GIBLoss(spec=spec).measure`` are one computation.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from ._deprecation import keyword_only_since, warn_renamed
-from ._validation import as_array, as_weights, check_same_length, check_task
+from ._validation import as_array, check_same_length, check_task
 from .bias import check_bias_correction, miller_madow, permutations, shuffled_mean
 from .bootstrap import bootstrap_counts, check_n_boot, percentile_interval
 from .estimators import Estimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
-from .estimators.base import FeatureTerms
+from .information import corrected_terms
 from .pmi import (
     PMI_MODES,
     Q_KINDS,
@@ -29,344 +30,14 @@ from .pmi import (
     output_confidence,
     pmi_mass,
 )
-from .records import jsonable
-from .split import synergy_split
+from .results import GIBResult
+from .spec import GIBSpec, as_spec
 
-__all__ = ["GIBResult", "IBResult", "entropy", "gib", "ib", "mutual_information", "synergy"]
+__all__ = ["default_z_code", "gib"]
 
 _VARIANTS = ("synergy", "sum_vs_whole")
 _SAMPLING = ("weighted", "resample")
 
-
-def input_row_codes(x: np.ndarray) -> np.ndarray:
-    """IB's X as the identity of the input rows: ``(n, 1)`` int64, one code per distinct row.
-
-    What :func:`ib` does with float inputs and a discrete estimator (``x_code="rows"``); a
-    caller that measures the same inputs many times (the monitor's probe) codes them once.
-    """
-    _, inv = np.unique(x, axis=0, return_inverse=True)
-    return inv.reshape(-1, 1).astype(np.int64)
-
-
-def _corrected_terms(
-    est: Estimator,
-    x: np.ndarray,
-    target: np.ndarray,
-    weights: np.ndarray | None,
-    bias_correction: str,
-    n_shuffles: int,
-    random_state: int | None,
-) -> tuple[FeatureTerms, dict[str, Any]]:
-    """``est.feature_terms`` with a bias correction, and what was subtracted (the null)."""
-    terms = est.feature_terms(x, target, weights)
-    if bias_correction == "none":
-        return terms, {}
-    if bias_correction == "shuffle":
-        perms = permutations(x.shape[0], n_shuffles, random_state)
-
-        def permuted(p: np.ndarray) -> FeatureTerms:
-            return est.feature_terms(x, target[p], None if weights is None else weights[p])
-
-        nulls = [permuted(p) for p in perms]
-        null_whole = float(np.mean([t.whole for t in nulls]))
-        null_single = np.mean([t.single for t in nulls], axis=0)
-        null_comp = np.mean([t.complement for t in nulls], axis=0)
-    else:  # Miller-Madow, binned estimates: minus the correction is the bias removed
-        parts = est.partitions(x)  # type: ignore[attr-defined]
-        states = parts.states().numpy()
-        single_codes = parts.single.numpy()
-        t_codes, _ = est.codes(target)  # type: ignore[attr-defined]
-        null_whole = -miller_madow(states[-1], t_codes, weights)
-        null_single = np.array(
-            [-miller_madow(single_codes[:, i], t_codes, weights) for i in range(x.shape[1])]
-        )
-        null_comp = np.array(
-            [-miller_madow(states[i], t_codes, weights) for i in range(x.shape[1])]
-        )
-        if x.shape[1] == 1:
-            null_comp = np.zeros(1)
-    corrected = FeatureTerms(
-        terms.whole - null_whole,
-        terms.single - null_single,
-        terms.complement - null_comp,
-        terms.diagnostics,
-    )
-    null = {
-        "whole": null_whole,
-        "single": np.asarray(null_single),
-        "complement": np.asarray(null_comp),
-        "uncorrected_whole": terms.whole,
-        "uncorrected_single": terms.single,
-        "uncorrected_complement": terms.complement,
-    }
-    return corrected, null
-
-
-def _corrected_mi(
-    est: Estimator,
-    a: np.ndarray,
-    b: np.ndarray,
-    weights: np.ndarray | None,
-    bias_correction: str,
-    n_shuffles: int,
-    random_state: int | None,
-) -> tuple[float, float]:
-    """``est.mutual_information`` with a bias correction; returns (corrected, null)."""
-    value = float(est.mutual_information(a, b, weights))
-    if bias_correction == "none":
-        return value, 0.0
-    if bias_correction == "shuffle":
-        perms = permutations(a.shape[0], n_shuffles, random_state)
-        null = float(shuffled_mean(lambda p: est.mutual_information(a, b[p], weights), perms))
-    else:
-        null = -miller_madow(est.codes(a)[0], est.codes(b)[0], weights)  # type: ignore[attr-defined]
-    return value - null, null
-
-
-def entropy(
-    a: Any,
-    estimator: str | Estimator = "binning",
-    *,
-    weights: Any = None,
-    **options: Any,
-) -> float:
-    """Entropy of ``a`` in bits.
-
-    Parameters
-    ----------
-    a : array-like or torch.Tensor
-        ``(n,)`` or ``(n, d)``; integer/bool arrays are symbols, floats are continuous.
-    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
-        The estimator (a name with ``**options``, or a configured object).
-    weights : array-like, optional
-        ``(n,)`` non-negative per-sample weights.
-    **options
-        Hyper-parameters of a named estimator, e.g. ``bins=10``.
-
-    Returns
-    -------
-    float
-        Bits; differential entropy for continuous KDE/GCMI estimates.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from gibloss import entropy
-    >>> entropy(np.array([0, 1, 0, 1]))
-    1.0
-    """
-    est = get_estimator(estimator, **options)
-    arr = as_array(a, "a")
-    w = as_weights(weights, arr.shape[0])
-    return float(est.entropy(arr, w))
-
-
-def mutual_information(
-    a: Any,
-    b: Any,
-    estimator: str | Estimator = "binning",
-    *,
-    weights: Any = None,
-    bias_correction: str = "none",
-    n_shuffles: int = 10,
-    random_state: int | None = 0,
-    **options: Any,
-) -> float:
-    """Mutual information ``I(A; B)`` in bits.
-
-    Parameters
-    ----------
-    a, b : array-like or torch.Tensor
-        ``(n,)`` or ``(n, d)`` with the same ``n``. Integer/bool arrays are symbols.
-    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
-        The estimator.
-    weights : array-like, optional
-        ``(n,)`` non-negative per-sample weights (the empirical measure is reweighted).
-    bias_correction : {"none", "miller_madow", "shuffle"}
-        ``"none"``: the plug-in value. ``"miller_madow"`` (binning): the Miller–Madow correction.
-        ``"shuffle"``: minus the mean value over ``n_shuffles`` permutations of ``b``'s rows
-        (see :mod:`gibloss.bias`). A corrected value can be slightly negative.
-    n_shuffles : int
-        Permutations for ``"shuffle"``.
-    random_state : int, optional
-        Seed of the permutations.
-    **options
-        Hyper-parameters of a named estimator.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from gibloss import mutual_information
-    >>> x = np.array([0, 0, 1, 1])
-    >>> mutual_information(x, x)
-    1.0
-    """
-    est = get_estimator(estimator, **options)
-    check_bias_correction(bias_correction, n_shuffles, est.discrete)
-    aa, bb = as_array(a, "a"), as_array(b, "b")
-    n = check_same_length(a=aa, b=bb)
-    w = as_weights(weights, n)
-    return _corrected_mi(est, aa, bb, w, bias_correction, n_shuffles, random_state)[0]
-
-
-def synergy(
-    x: Any,
-    y: Any,
-    estimator: str | Estimator = "binning",
-    *,
-    variant: str = "synergy",
-    kind: str | None = None,
-    weights: Any = None,
-    bias_correction: str = "none",
-    n_shuffles: int = 10,
-    random_state: int | None = 0,
-    **options: Any,
-) -> float:
-    """Synergy of the features ``x`` about ``y`` (bits).
-
-    ``variant="synergy"`` is the paper's Eq. 2,
-    ``Syn = I(X; Y) - (1/N) sum_i [I(X^{-i}; Y) + I(X^i; Y)]``: +1 bit for the XOR of two fair bits,
-    -1 bit for ``y = x1 = x2``. ``variant="sum_vs_whole"`` is ``I(X; Y) - sum_i I(X^i; Y)``
-    (appendix I). The same ``variant`` selects Eq. 5 or Eq. 17 in :func:`gib` and
-    :class:`gibloss.GIBLoss`.
-
-    Parameters
-    ----------
-    x : array-like or torch.Tensor
-        ``(n, N)`` features.
-    y : array-like or torch.Tensor
-        ``(n,)`` or ``(n, d)`` target (symbols or continuous).
-    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
-        The estimator.
-    variant : {"synergy", "sum_vs_whole"}
-        Which synergy.
-    kind : {"feature", "sum_vs_whole"}, optional
-        Deprecated spelling of ``variant`` (``"feature"`` is ``"synergy"``).
-    weights : array-like, optional
-        Per-sample weights.
-    bias_correction, n_shuffles, random_state
-        Applied to every term (see :func:`mutual_information`).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from gibloss import synergy
-    >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
-    >>> synergy(x, x[:, 0] ^ x[:, 1])
-    1.0
-    """
-    if kind is not None:
-        if kind not in ("feature", "sum_vs_whole"):
-            raise ValueError(f"`kind` must be 'feature' or 'sum_vs_whole', got {kind!r}")
-        variant = "synergy" if kind == "feature" else kind
-        warn_renamed(f"synergy(kind={kind!r})", f"synergy(variant={variant!r})")
-    if variant not in _VARIANTS:
-        raise ValueError(f"`variant` must be one of {_VARIANTS}, got {variant!r}")
-    est = get_estimator(estimator, **options)
-    check_bias_correction(bias_correction, n_shuffles, est.discrete)
-    xa, ya = as_array(x, "x"), as_array(y, "y")
-    n = check_same_length(x=xa, y=ya)
-    terms, _ = _corrected_terms(
-        est, xa, ya, as_weights(weights, n), bias_correction, n_shuffles, random_state
-    )
-    if variant == "sum_vs_whole":
-        return float(terms.whole - terms.single.sum())
-    n_feat = xa.shape[1]
-    return float(terms.whole - (terms.single.sum() + terms.complement.sum()) / n_feat)
-
-
-@dataclass
-class GIBResult:
-    """Terms of the Generalized Information Bottleneck (bits).
-
-    Attributes
-    ----------
-    prediction : float
-        ``I(Z; Y)`` with Z coded by ``z_code``.
-    complexity : float
-        ``(1/(2 beta N)) sum_i [I(X^{-i}; Q) + I(X^i; Q)]`` (Eq. 5), or
-        ``(1/beta) sum_i I(X^i; Q)`` for ``variant="sum_vs_whole"`` (Eq. 17).
-    objective : float
-        ``prediction - complexity``.
-    single : numpy.ndarray
-        ``(N,)`` ``I(X^i; Q)``.
-    complement : numpy.ndarray
-        ``(N,)`` ``I(X^{-i}; Q)``.
-    whole : float
-        ``I(X; Q)``.
-    settings : dict
-        The resolved estimator, ``z_code``, ``pmi``, ``q``, ``beta``, ``variant``, ``sampling``.
-    diagnostics : dict
-        ``h_q`` (weighted entropy of Q), ``n_z_codes``, ``n_q_cells``, ``weights_ess`` and the
-        estimator's own (for binning: ``unique_row_fraction`` of X, ``saturated`` complements).
-    interaction : numpy.ndarray
-        ``(N,)`` the synergy map, the interaction information of each feature with the rest
-        about Q: ``II_i = I(X; Q) - I(X^{-i}; Q) - I(X^i; Q)`` (computed from the terms above).
-        Positive: feature ``i`` and its complement tell more together than apart (synergy);
-        negative: what they tell overlaps (redundancy). Eq. 5's complexity is
-        ``(1/(2 beta N)) sum_i (I(X; Q) - II_i)``.
-    synergy_share : float
-        ``s = mean_i II_i / I(X; Q)`` (0 when ``I(X; Q) <= 0``): for Eq. 5,
-        ``complexity == whole * (1 - synergy_share) / (2 beta)`` exactly whenever
-        ``whole > 0`` (see :mod:`gibloss.split`; a bias-corrected ``whole`` can reach 0 while
-        other terms do not, and then the identity does not hold).
-    total_effect : numpy.ndarray
-        ``(N,)`` ``I(X; Q) - I(X^{-i}; Q) = I(X^i; Q | X^{-i})``: what feature ``i`` adds to
-        the rest; ``H(Q | X^{-i})`` when Q is a function of X (the influence of bit ``i`` for a
-        Boolean function of uniform bits).
-    """
-
-    prediction: float
-    complexity: float
-    objective: float
-    single: np.ndarray
-    complement: np.ndarray
-    whole: float
-    settings: dict[str, Any] = field(default_factory=dict)
-    diagnostics: dict[str, Any] = field(default_factory=dict)
-    interaction: np.ndarray = field(init=False)
-    synergy_share: float = field(init=False)
-    total_effect: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        single = np.asarray(self.single, dtype=float)
-        complement = np.asarray(self.complement, dtype=float)
-        interaction, share, total = synergy_split(float(self.whole), single, complement)
-        self.interaction = np.asarray(interaction, dtype=float)
-        self.synergy_share = float(share)
-        self.total_effect = np.asarray(total, dtype=float)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dictionary (arrays become lists)."""
-        return jsonable(asdict(self))
-
-
-@dataclass
-class IBResult:
-    """Terms of the Information Bottleneck for one representation ``T`` (bits).
-
-    Attributes
-    ----------
-    complexity : float
-        ``I(X; T)``.
-    prediction : float
-        ``I(T; Y)``.
-    diagnostics : dict
-        For binning, ``unique_row_fraction`` of ``T`` (near 1 means ``I(X; T)`` is ``H(T)`` and
-        saturated).
-    """
-
-    complexity: float
-    prediction: float
-    diagnostics: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dictionary."""
-        return jsonable(asdict(self))
 
 
 def default_z_code(est: Estimator) -> str:
@@ -446,6 +117,7 @@ def gib(
     n_boot: int = 0,
     level: float = 0.95,
     task: str = "auto",
+    spec: GIBSpec | None = None,
     **options: Any,
 ) -> GIBResult:
     """Generalized Information Bottleneck terms (paper Eq. 5; Eq. 17 with ``variant``).
@@ -524,6 +196,14 @@ def gib(
         How a single float output column is read: ``"auto"`` is a binary classifier's logit
         when ``y`` holds only 0 and 1 (integer or float labels, as ``BCEWithLogitsLoss`` wants
         them; the same numbers either way), else a regression; the other two say it.
+    spec : GIBSpec, optional
+        What is computed, as one object (:class:`gibloss.spec.GIBSpec`): it replaces
+        ``estimator``, ``beta``, ``pmi``, ``z_code``, ``q``, ``variant``, ``bins``, ``z_bins``,
+        ``temperature``, ``task`` and the estimator options, which must then be left out (the
+        reporting keywords ``sampling``, ``bias_correction``, ``n_shuffles``, ``n_boot``,
+        ``level`` and ``random_state`` stay). The spec of a :class:`gibloss.GIBLoss`
+        (``loss.spec``) measures exactly what the loss trains: ``gib(x, z, y, spec=loss.spec)``
+        equals ``loss.measure(x, z, y)``.
     **options
         Hyper-parameters of a named estimator.
 
@@ -543,6 +223,24 @@ def gib(
     >>> res.single.shape, res.prediction > 0.9
     ((4,), True)
     """
+    if spec is not None:
+        keywords = (
+            ("estimator", estimator, "binning"),
+            ("beta", beta, 1.0),
+            ("pmi", pmi, None),
+            ("z_code", z_code, "auto"),
+            ("q", q, "cell"),
+            ("variant", variant, "synergy"),
+            ("bins", bins, None),
+            ("z_bins", z_bins, None),
+            ("temperature", temperature, 1.0),
+            ("task", task, "auto"),
+        )
+        given = {k: v for k, v, default in keywords if v is not default and v != default}
+        spec = as_spec(spec, given | options, caller="gib")  # both at once raise
+        estimator = get_estimator(spec.estimator, **spec.estimator_options())
+        beta, pmi, z_code, q, variant = spec.beta, spec.pmi, spec.z_code, spec.q, spec.variant
+        z_bins, temperature, task = spec.z_bins, spec.temperature, spec.task
     est, z_bins = _resolve_bins(estimator, bins, z_bins, options)
     if not (isinstance(beta, (int, float)) and np.isfinite(beta) and beta > 0):
         raise ValueError(f"`beta` must be a positive finite number, got {beta!r}")
@@ -602,9 +300,27 @@ def gib(
     if z_code == "soft":
         if bias_correction != "none" or n_boot:
             raise ValueError("`bias_correction` and `n_boot` are not available with z_code='soft'")
-        return _soft_gib(
-            x, z, y, est, beta, pmi, q, sampling, variant, z_bins, temperature, task
-        )
+        if sampling != "weighted":
+            raise ValueError(f"`sampling` must be 'weighted' with z_code='soft', got {sampling!r}")
+        if spec is None:
+            relaxed = est.relaxation()
+            if relaxed is None:
+                raise ValueError(
+                    "`z_code`='soft' needs estimator 'binning' (uniform strategy) or "
+                    f"'gaussian_copula', got {est!r}"
+                )
+            spec = GIBSpec(
+                relaxed[0],
+                beta=beta,
+                pmi=pmi,
+                q=q,
+                variant=variant,
+                temperature=temperature,
+                z_bins=z_bins,
+                task=task,
+                **relaxed[1],
+            )
+        return _soft_gib(x, z, y, spec)
     xa = as_array(x, "x")
     za = as_array(z, "z")
     if z_code != "binned":
@@ -631,7 +347,7 @@ def gib(
         rng = np.random.default_rng(random_state)
         idx = rng.choice(xa.shape[0], size=xa.shape[0], replace=True, p=w)
         xs, qs, w = xa[idx], qv.codes[idx], None
-    terms, term_null = _corrected_terms(
+    terms, term_null = corrected_terms(
         est, xs, qs[:, None], w, bias_correction, n_shuffles, random_state
     )
     null |= term_null
@@ -726,175 +442,27 @@ def _bootstrap_gib(
     }
 
 
-def _soft_gib(
-    x: Any,
-    z: Any,
-    y: Any,
-    est: Estimator,
-    beta: float,
-    pmi: str | None,
-    q: str,
-    sampling: str,
-    variant: str,
-    bins: int,
-    temperature: float,
-    task: str = "auto",
-) -> GIBResult:
+def _soft_gib(x: Any, z: Any, y: Any, spec: GIBSpec) -> GIBResult:
     """``gib(..., z_code="soft")``: the differentiable core evaluated without gradient."""
-    import torch
-
     from .functional import gib_terms
 
-    relaxed = est.relaxation()
-    if relaxed is None:
-        raise ValueError(
-            "`z_code`='soft' needs estimator 'binning' (uniform strategy) or "
-            f"'gaussian_copula', got {est!r}"
-        )
-    surrogate, opts = relaxed
-    if q not in ("cell", "z"):
-        raise ValueError(f"`q` must be 'cell' or 'z' with z_code='soft', got {q!r}")
-    if sampling != "weighted":
-        raise ValueError(f"`sampling` must be 'weighted' with z_code='soft', got {sampling!r}")
     xa = as_array(x, "x")
     za = as_array(z, "z")
     check_same_length(x=xa, z=za)
     if za.dtype.kind not in "f":
         raise TypeError(f"`z` must hold float outputs for z_code='soft', got dtype {za.dtype}")
     ya = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
-    pmi = "ratio" if pmi is None else pmi
+    outputs = torch.as_tensor(za[:, 0] if za.shape[1] == 1 else za)
     with torch.no_grad():
-        terms = gib_terms(
-            xa,
-            torch.as_tensor(za[:, 0] if za.shape[1] == 1 else za),
-            torch.as_tensor(ya),
-            estimator=surrogate,
-            beta=beta,
-            pmi=pmi,
-            temperature=temperature,
-            z_bins=bins,
-            variant=variant,
-            q=q,
-            gather=False,
-            task=task,
-            **opts,
-        )
-    complexity = float(terms.complexity)
-    prediction = float(terms.prediction)
-    settings = {
-        "estimator": repr(est),
-        "z_code": "soft",
-        "temperature": float(temperature),
-        "pmi": pmi,
-        "q": q,
-        "beta": float(beta),
-        "variant": variant,
-        "sampling": sampling,
-        "z_bins": bins,
-    }
+        terms = gib_terms(xa, outputs, torch.as_tensor(ya), spec, gather=False, null=False)
+    settings = {**spec.as_dict(), "sampling": "weighted"}
     return GIBResult(
-        prediction=prediction,
-        complexity=complexity,
-        objective=prediction - complexity,
+        prediction=float(terms.prediction),
+        complexity=float(terms.complexity),
+        objective=float(terms.prediction - terms.complexity),
         single=terms.single.cpu().numpy(),
         complement=terms.complement.cpu().numpy(),
         whole=float(terms.whole),
         settings=settings,
         diagnostics={"h_q": float(terms.h_q)},
     )
-
-
-def ib(
-    x: Any,
-    t: Any,
-    y: Any,
-    estimator: str | Estimator = "binning",
-    *,
-    weights: Any = None,
-    x_code: str = "rows",
-    bias_correction: str = "none",
-    n_shuffles: int = 10,
-    random_state: int | None = 0,
-    n_boot: int = 0,
-    level: float = 0.95,
-    **options: Any,
-) -> IBResult:
-    """Information Bottleneck terms of a representation ``t`` (paper Eq. 1).
-
-    Parameters
-    ----------
-    x : array-like or torch.Tensor
-        ``(n, N)`` inputs.
-    t : array-like or torch.Tensor
-        ``(n, d)`` activations of a layer.
-    y : array-like or torch.Tensor
-        ``(n,)`` labels or targets.
-    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
-        The estimator.
-    weights : array-like, optional
-        Per-sample weights.
-    x_code : {"rows", "binned"}
-        Binning only: how the input is discretised. ``"rows"`` (default, the Shwartz-Ziv & Tishby
-        convention) makes each distinct input row one state, so for distinct inputs and a
-        deterministic network ``I(X; T) = H(T)``. ``"binned"`` bins ``x`` like ``t``.
-    bias_correction, n_shuffles, random_state
-        Correction of both terms (see :func:`mutual_information`): ``I(X; T)`` against
-        permutations of T's rows, ``I(T; Y)`` against permutations of Y's.
-        ``diagnostics["null"]`` holds what was subtracted.
-    n_boot, level
-        Bootstrap resamples (0: none) and the interval's coverage: ``diagnostics["bootstrap"]``
-        holds ``[low, high]`` of both terms (a null is held fixed; see :mod:`gibloss.bootstrap`).
-
-    Returns
-    -------
-    IBResult
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from gibloss import ib
-    >>> x = np.arange(8)[:, None]
-    >>> t = (x >= 4).astype(int)
-    >>> y = t[:, 0]
-    >>> r = ib(x, t, y)
-    >>> r.complexity, r.prediction
-    (1.0, 1.0)
-    """
-    est = get_estimator(estimator, **options)
-    check_bias_correction(bias_correction, n_shuffles, est.discrete)
-    check_n_boot(n_boot, level)
-    xa, ta, ya = as_array(x, "x"), as_array(t, "t"), as_array(y, "y")
-    n = check_same_length(x=xa, t=ta, y=ya)
-    w = as_weights(weights, n)
-    if x_code not in ("rows", "binned"):
-        raise ValueError(f"`x_code` must be 'rows' or 'binned', got {x_code!r}")
-    diagnostics: dict[str, Any] = {}
-    if est.discrete:
-        if x_code == "rows" and xa.dtype.kind not in "iu":
-            xa = input_row_codes(xa)
-        # bin T once; both terms and the diagnostic use the same codes
-        t_codes, k_t = est.codes(ta)
-        ta = t_codes[:, None]
-        diagnostics["unique_row_fraction"] = k_t / n
-    opts = (bias_correction, n_shuffles, random_state)
-    complexity, null_c = _corrected_mi(est, ta, xa, w, *opts)  # permutes X against T
-    prediction, null_p = _corrected_mi(est, ta, ya, w, *opts)  # permutes Y against T
-    if bias_correction != "none":
-        diagnostics["null"] = {"complexity": null_c, "prediction": null_p}
-    if n_boot:
-        base = w if w is not None else np.full(n, 1.0 / n)
-        boot = np.empty((n_boot, 2))
-        for b, c in enumerate(bootstrap_counts(n, n_boot, random_state)):
-            wb = base * c
-            wb = wb / wb.sum()
-            boot[b] = (
-                est.mutual_information(ta, xa, wb) - null_c,
-                est.mutual_information(ta, ya, wb) - null_p,
-            )
-        diagnostics["bootstrap"] = {
-            "n_boot": n_boot,
-            "level": level,
-            "complexity": percentile_interval(boot[:, 0], level),
-            "prediction": percentile_interval(boot[:, 1], level),
-        }
-    return IBResult(complexity=complexity, prediction=prediction, diagnostics=diagnostics)

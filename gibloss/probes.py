@@ -35,16 +35,10 @@ from torch import nn
 
 from ._validation import as_array
 from .bootstrap import check_n_boot, percentile_interval
-from .functional import (
-    ESTIMATORS,
-    GIBTerms,
-    check_options,
-    gib_terms,
-    loss_dtype,
-    resolve_bins,
-)
+from .functional import ESTIMATORS, GIBTerms, check_training, gib_terms, loss_dtype
 from .measures import gib
 from .records import jsonable
+from .spec import GIBSpec
 
 __all__ = ["SynergyMap", "SynergyShareLoss", "independent_probe", "synergy_map"]
 
@@ -253,20 +247,20 @@ class SynergyShareLoss(nn.Module):
             raise ValueError(f"`weight` must be a finite number, got {weight!r}")
         if estimator not in ESTIMATORS:
             raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}")
-        bins, z_bins = resolve_bins(estimator, bins, None)
-        check_options(
-            estimator=estimator,
+        # Q is the prediction alone, unweighted: the synergy share of the function x -> z
+        self.spec = GIBSpec(
+            estimator,
             temperature=temperature,
             bins=bins,
-            z_bins=z_bins,
             q="z",
             pmi="none",
-            validate=validate,
+            task="classification",
         )
+        check_training(estimator=estimator, validate=validate)
         self.weight = float(weight)
         self.estimator = estimator
-        self.temperature = float(temperature)
-        self.bins = bins if estimator == "binning" else None
+        self.temperature = self.spec.temperature
+        self.bins = self.spec.bins
         self.validate = validate
         self.last_terms: GIBTerms | None = None
 
@@ -274,18 +268,7 @@ class SynergyShareLoss(nn.Module):
         """The differentiable GIB terms of the prediction alone on the probe ``x``."""
         labels = torch.zeros(outputs.shape[0], dtype=torch.long, device=outputs.device)
         return gib_terms(
-            x,
-            outputs,
-            labels,
-            estimator=self.estimator,
-            temperature=self.temperature,
-            bins=self.bins,
-            q="z",
-            pmi="none",
-            null=False,
-            memory_decay=0.0,
-            validate=self.validate,
-            task="classification",
+            x, outputs, labels, self.spec, null=False, validate=self.validate
         )
 
     def forward(self, x: Any, outputs: torch.Tensor) -> torch.Tensor:

@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--data-file", default=None, help="Saxe et al.'s var_u.mat, if available")
     args = parser.parse_args()
     recipe = Recipe("activations", args, PAPER, QUICK)
+    recipe.start()  # output folder, config.json (a fresh run clears old records)
     cfg = recipe.config
     data = tishby_12bit(args.data_file)
     recipe.log(f"[activations] data: {data.description}")

@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--measure-every", dest="measure_every", type=int, default=None)
     args = parser.parse_args()
     recipe = Recipe("adversarial_mnist", args, PAPER, QUICK)
+    recipe.start()  # output folder, config.json (a fresh run clears old records)
     cfg = recipe.config
     data = mnist(args.data_dir)
     recipe.log(f"[adversarial_mnist] data: {data.description}")

@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--n-train", dest="n_train", type=int, default=None)
     args = parser.parse_args()
     recipe = Recipe("augmentation_synergy", args, PAPER, QUICK)
+    recipe.start()  # output folder, config.json (a fresh run clears old records)
     cfg = recipe.config
     data = cifar10(args.data_dir).subset(cfg["n_train"])
     recipe.log(f"[augmentation_synergy] data: {data.description}")

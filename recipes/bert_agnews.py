@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--probe-size", dest="probe_size", type=int, default=None)
     args = parser.parse_args()
     recipe = Recipe("bert_agnews", args, PAPER, QUICK)
+    recipe.start()  # output folder, config.json (a fresh run clears old records)
     cfg = recipe.config
     data_probe = agnews(args.data_dir, max_length=8)  # the classes, before the model is built
     num_labels = int(torch.cat([data_probe.y_train, data_probe.y_test]).max()) + 1

@@ -83,17 +83,17 @@ Batch = dict[str, torch.Tensor]  # "x": inputs in [0, 1], "features": GIB featur
 
 def make_gib_loss(setting: str) -> GIBLoss | None:
     """The GIBLoss of a GIB setting (None for the others)."""
-    kind, value = parse_setting(setting)
+    kind, value, q = parse_setting(setting)
     if kind not in ("gaussian_copula", "binning") or value == 0:
         return None
-    return GIBLoss(estimator=kind, weight=value)  # the kind names the surrogate
+    return GIBLoss(estimator=kind, q=q, weight=value)  # the kind names the surrogate
 
 
 def make_loss(
     setting: str, gib: GIBLoss | None
 ) -> Callable[[torch.nn.Module, Batch], torch.Tensor]:
     """``batch_loss(model, batch)`` of one setting (see ``gibloss._recipes.study.KINDS``)."""
-    kind, value = parse_setting(setting)
+    kind, value, _ = parse_setting(setting)
 
     def batch_loss(m: torch.nn.Module, batch: Batch) -> torch.Tensor:
         x, y = batch["x"], batch["y"]
@@ -164,6 +164,7 @@ def main() -> None:
                         help="keep the first N test rows (default all)")
     args = parser.parse_args()
     recipe = Recipe("regularised_vs_plain", args, PAPER, QUICK, resolve=resolve_optimizer)
+    recipe.start()  # output folder, config.json (a fresh run clears old records)
     cfg, accelerator = recipe.config, recipe.accelerator
 
     # -- data: inputs in [0, 1], labels, and each row's GIB features (a batch field) ------------

@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--n-train", dest="n_train", type=int, default=None)
     args = parser.parse_args()
     recipe = Recipe("resnet_cifar10", args, PAPER, QUICK)
+    recipe.start()  # output folder, config.json (a fresh run clears old records)
     cfg = recipe.config
     data = cifar10(args.data_dir).subset(cfg["n_train"])
     recipe.log(f"[resnet_cifar10] data: {data.description}")

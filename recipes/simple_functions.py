@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--measure-every", dest="measure_every", type=int, default=None)
     args = parser.parse_args()
     recipe = Recipe("simple_functions", args, PAPER, QUICK)
+    recipe.start()  # output folder, config.json (a fresh run clears old records)
     cfg = recipe.config
     results = {}
     for name in cfg["functions"]:

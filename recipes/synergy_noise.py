@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None)
     args = parser.parse_args()
     recipe = Recipe("synergy_noise", args, PAPER, QUICK)
+    recipe.start()  # output folder, config.json (a fresh run clears old records)
     cfg = recipe.config
     done = set()
     if args.resume and recipe.metrics_path.exists():

@@ -230,10 +230,12 @@ def test_the_real_bbcnews_when_installed() -> None:
 def test_study_settings_name_the_surrogate_and_read_the_old_spelling() -> None:
     from gibloss._recipes.study import parse_setting
 
-    assert parse_setting("binning:0.3") == ("binning", 0.3)
-    assert parse_setting("gaussian_copula:1") == ("gaussian_copula", 1.0)
+    assert parse_setting("binning:0.3") == ("binning", 0.3, "cell")
+    assert parse_setting("gaussian_copula:1") == ("gaussian_copula", 1.0, "cell")
+    assert parse_setting("gaussian_copula/z:1") == ("gaussian_copula", 1.0, "z")
+    assert parse_setting("confidence:0.3") == ("confidence", 0.3, "cell")
     with pytest.warns(DeprecationWarning, match="'soft_binning' is deprecated.*'binning'"):
-        assert parse_setting("soft_binning:0.3") == ("binning", 0.3)
-    for bad in ("gcmi:0.3", "binning", "confidence:-1"):
+        assert parse_setting("soft_binning:0.3") == ("binning", 0.3, "cell")
+    for bad in ("gcmi:0.3", "binning", "confidence:-1", "confidence/z:1", "binning/q:1", "cp@1"):
         with pytest.raises(ValueError, match="setting"):
             parse_setting(bad)

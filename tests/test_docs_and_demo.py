@@ -24,7 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))
 CODE_PAGES = [p for p in PAGES if re.search(r"```(python|bash)\n", (ROOT / p).read_text())]
-NOT_RUN = {"make test"}  # CI's own command
+# CI's own command, and the demo (4.5 min), which test_make_demo_runs_small runs small
+NOT_RUN = {"make test", "make demo"}
 _ALREADY_RUN: set[str] = set()  # the same command on two pages runs once
 
 
@@ -104,6 +105,33 @@ def test_page_code_blocks_run(page: str, monkeypatch, docs_workdir: Path) -> Non
             assert r.returncode == 0, (
                 f"{page}: `{cmd}` failed\n{r.stdout[-2000:]}{r.stderr[-2000:]}"
             )
+
+
+@pytest.mark.slow
+def test_make_demo_runs_small(docs_workdir: Path, tmp_path: Path) -> None:
+    """The `make demo` target itself, on real MNIST with fewer rows, epochs and attacks."""
+    out = tmp_path / "demo"
+    r = subprocess.run(
+        [
+            "make",
+            "demo",
+            f"DEMO_DIR={out}",
+            "DEMO_TRAIN_ARGS=--n-train 600 --n-test 200 --epochs 1 --seeds 0 1",
+            "DEMO_EVAL_ARGS=--eps 0 0.1 --pgd-steps 3 --pgd-restarts 1 --square-n 40 "
+            "--square-queries 40",
+        ],
+        cwd=docs_workdir,
+        env={**os.environ, "GIBLOSS_NO_PROGRESS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, f"{r.stdout[-2000:]}{r.stderr[-2000:]}"
+    report = (out / "report.md").read_text()
+    assert "Data: MNIST" in report and "STAND-IN" not in report
+    for setting in ("plain", "gaussian_copula:0.3", "confidence:0.1", "fgsm_train:0.1"):
+        assert f"| {setting} |" in report
+    assert "positive control fgsm_train:0.1" in report
 
 
 def test_docs_figure_script_runs(tmp_path: Path) -> None:

@@ -233,7 +233,7 @@ def test_the_three_parts_compose_to_the_monitor(tmp_path: Path) -> None:
     direct = gibloss.gib(x.numpy(), out.numpy(), y.numpy(), estimator="binning", bins=10)
     assert by_hand["gib"]["binning"]["complexity"] == pytest.approx(direct.complexity)
     assert by_hand["gib"]["binning"]["null"]["complexity"] >= 0
-    store = RunStore(tmp_path / "s.jsonl", "by-hand")
+    store = RunStore(tmp_path / "s.jsonl", "by-hand").open()
     store.write_header({"note": "parts"})
     store.append({"kind": "measurement", "run": store.run, "index": 0} | by_hand)
     with InformationPlaneMonitor(
@@ -252,13 +252,18 @@ def test_run_store_resume_continues_indices_and_drops_orphan_activations(tmp_pat
 
     path = tmp_path / "r.jsonl"
     store = RunStore(path, "a")
-    store.write_header({})
+    with pytest.raises(RuntimeError, match="open"):
+        store.write_header({})  # the file is settled by open(), not by the constructor
+    store.open().write_header({})
     for i in range(2):
         store.keep({"output": np.zeros((4, 2))}, step=i, epoch=None)
         store.append({"kind": "measurement", "run": "a", "index": i})
         store.next_index += 1
     store.keep({"output": np.ones((4, 2))}, step=2, epoch=None)  # crashed before its record
     again = RunStore(path, "a", resume=True)
+    orphan = again.activations_dir / "m000002.npz"
+    assert orphan.exists()  # the constructor deletes nothing
+    assert again.open() is again and not orphan.exists()
     assert again.run == "a" and again.next_index == 2
     again.write_header({})  # a resumed run has its header already
     acts, meta = again.kept()

@@ -201,6 +201,25 @@ def test_canonical_recipe_resumes_from_accelerate_state(tmp_path: Path) -> None:
         assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
+def test_a_recipe_clears_old_records_in_start_only_and_never_when_resuming(
+    tmp_path: Path,
+) -> None:
+    from gibloss._recipes.experiment import Recipe, recipe_parser
+
+    old = {"metrics.jsonl": "{}\n", "checkpoints/run0/progress.json": "{}", "notes.txt": "mine"}
+    for name, text in old.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    for resume in (["--resume"], []):
+        args = recipe_parser("t").parse_args(["--output-dir", str(tmp_path), "--cpu", *resume])
+        recipe = Recipe("t", args, {"epochs": 1}, {})
+        assert all((tmp_path / name).exists() for name in old)  # the constructor deletes nothing
+        recipe.start()
+        kept = {name for name in old if (tmp_path / name).exists()}
+        assert kept == (set(old) if resume else {"notes.txt"})
+        assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 1
+
+
 def test_a_checkpoint_resumes_only_under_the_process_count_that_wrote_it(tmp_path: Path) -> None:
     """Accelerate saves one RNG state per process: another count is refused, not half-loaded."""
     from gibloss._recipes.experiment import Recipe, recipe_parser

@@ -153,14 +153,24 @@ class Recipe:
         self.metrics_path = self.out / "metrics.jsonl"
         self.started = time.time()
         self._epochs_this_process = 0
+
+    def start(self) -> None:
+        """Open the output folder: the one step that writes (and, afresh, clears) anything.
+
+        Without ``--resume``, a fresh run starts fresh records: the folder's previous
+        ``metrics.jsonl``, kept activations and checkpoints are removed (other files stay).
+        With ``--resume`` nothing is removed. Then ``config.json`` is written and logged. The
+        constructor touches no file, so a script reads top to bottom where its outputs begin.
+        """
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            if not args.resume and self.metrics_path.exists():
-                self.metrics_path.unlink()  # a fresh run starts a fresh record file
+            if not self.args.resume and self.metrics_path.exists():
+                self.metrics_path.unlink()
                 shutil.rmtree(self.out / "metrics.activations", ignore_errors=True)
                 shutil.rmtree(self.out / "checkpoints", ignore_errors=True)
-            (self.out / "config.json").write_text(json.dumps(jsonable(config), indent=2) + "\n")
-            self.log(f"[{name}] configuration:\n" + json.dumps(jsonable(config), indent=2))
+            text = json.dumps(jsonable(self.config), indent=2)
+            (self.out / "config.json").write_text(text + "\n")
+            self.log(f"[{self.name}] configuration:\n" + text)
         self.accelerator.wait_for_everyone()
 
     # -- process helpers ---------------------------------------------------------------------

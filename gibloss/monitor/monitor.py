@@ -29,6 +29,7 @@ from torch import nn
 
 from ..distributed import barrier, is_main_process
 from ..estimators import Estimator, get_estimator
+from ..spec import GIBSpec
 from .hooks import ActivationRecorder
 from .record import Probe, measurement_record, record_scalars, run_range_records
 from .store import RunStore
@@ -69,8 +70,13 @@ class InformationPlaneMonitor:
         Binning conventions for IB (see the module docstring).
     bins : int
         Bins of the binning estimator (IB and GIB).
-    gib_options : dict, optional
-        Extra keyword arguments of :func:`gibloss.gib` (``pmi``, ``z_code``, ``beta``...).
+    gib_options : dict or GIBSpec, optional
+        Extra keyword arguments of :func:`gibloss.gib` (``pmi``, ``z_code``, ``beta``...) for
+        every estimator's GIB; or one :class:`gibloss.spec.GIBSpec` (a loss's ``loss.spec``),
+        whose GIB is then recorded under ``record["gib"][spec.estimator]`` in place of the
+        estimators' (which still give the IB planes): the monitor then measures on the probe
+        exactly the quantity that loss trains, beside its shuffled null. The run header stores
+        the spec's resolved fields.
     loss_fn : callable, optional
         ``loss_fn(outputs, y) -> scalar``; default cross-entropy for logits and integer labels,
         mean squared error otherwise.
@@ -134,7 +140,7 @@ class InformationPlaneMonitor:
         every: int = 1,
         conventions: Sequence[str] = ("per_call", "run_range"),
         bins: int = 30,
-        gib_options: dict[str, Any] | None = None,
+        gib_options: Mapping[str, Any] | GIBSpec | None = None,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         batch_size: int = 1024,
         reduce_conv: str = "mean",
@@ -179,13 +185,20 @@ class InformationPlaneMonitor:
         self.every = every
         self.conventions = tuple(conventions)
         self.bins = bins
-        self.gib_options = dict(gib_options or {})
+        if gib_options is not None and not isinstance(gib_options, (GIBSpec, Mapping)):
+            raise TypeError(
+                "`gib_options` must be a dict of gibloss.gib keywords or a GIBSpec, got "
+                f"{type(gib_options).__name__}"
+            )
+        self.gib_options: dict[str, Any] | GIBSpec = (
+            gib_options if isinstance(gib_options, GIBSpec) else dict(gib_options or {})
+        )
         self.loss_fn = loss_fn
         self.null = null
         self.argmax_reading = argmax_reading
         self.store = RunStore(
             path, run, resume=resume, overwrite=overwrite, accelerator=accelerator
-        )
+        ).open()
         self.closed = False
         self.store.write_header(
             {
@@ -195,7 +208,11 @@ class InformationPlaneMonitor:
                 "bins": bins,
                 "probe_size": len(self.probe.y_np),
                 "features": self.probe.features_desc,
-                "gib_options": self.gib_options,
+                "gib_options": (
+                    {"spec": self.gib_options.as_dict()}
+                    if isinstance(self.gib_options, GIBSpec)
+                    else self.gib_options
+                ),
                 "time": time.time(),
             }
         )

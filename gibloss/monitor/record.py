@@ -18,9 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from .._validation import as_array, check_same_length, single_logit_is_binary
-from ..estimators import BinningEstimator, Estimator
-from ..measures import default_z_code, gib, ib, input_row_codes
+from ..estimators import BinningEstimator, Estimator, get_estimator
+from ..information import ib, input_row_codes
+from ..measures import default_z_code, gib
 from ..reduction import PCAReducer, Reducer
+from ..spec import GIBSpec
 from ..split import synergy_split
 
 __all__ = ["Probe", "measurement_record", "record_scalars", "run_range_records"]
@@ -179,9 +181,9 @@ def measurement_record(
         ``loss``, ``accuracy``, ``ib_convention``, ``ib`` (``{est: {layer: terms}}``), ``gib``
         (``{est: terms}``) and, with ``losses``, ``losses``.
     """
-    loss, acc = loss_and_accuracy(
-        outputs, probe.y, loss_fn, task=(gib_options or {}).get("task", "auto")
-    )
+    spec = gib_options if isinstance(gib_options, GIBSpec) else None
+    task = spec.task if spec is not None else (gib_options or {}).get("task", "auto")
+    loss, acc = loss_and_accuracy(outputs, probe.y, loss_fn, task=task)
     record: dict[str, Any] = {
         "loss": loss,
         "accuracy": acc,
@@ -199,24 +201,14 @@ def measurement_record(
             if per_call
             else {}
         )
-        opts = dict(gib_options or {})
-        z_code = opts.pop("z_code", "auto")
-        if z_code == "auto":
-            z_code = default_z_code(est)
-        d = _gib_terms(est, probe, outputs, z_code, opts, null)
-        if argmax_reading and acc is not None and z_code not in ("argmax", "soft"):
-            # the same plane with Z coded by the decision alone: a drop that this reading does
-            # not share is the softmax saturating, not the features losing information
-            a = _gib_terms(est, probe, outputs, "argmax", opts, null)
-            d["argmax"] = {
-                "prediction": a["prediction"],
-                "complexity": a["complexity"],
-                "h_q": a["diagnostics"]["h_q"],
-                "n_z_codes": a["diagnostics"]["n_z_codes"],
-            }
-            if "null" in a:
-                d["argmax"]["null"] = {k: a["null"][k] for k in ("complexity", "prediction")}
-        record["gib"][est.name] = d
+        if spec is None:
+            opts = dict(gib_options or {})
+            argmax = argmax_reading and acc is not None
+            record["gib"][est.name] = _gib_reading(probe, outputs, opts, est, null, argmax)
+    if spec is not None:  # the GIB of one spec (a loss's, say), beside every estimator's IB
+        record["gib"][spec.estimator] = _gib_reading(
+            probe, outputs, {"spec": spec}, None, null, argmax_reading and acc is not None
+        )
     if losses:
         record["losses"] = {
             # a loss with its own reducer reads the raw inputs, any other the probe's features
@@ -244,8 +236,46 @@ def _ib_terms(
     return d
 
 
+def _gib_reading(
+    probe: Probe,
+    outputs: torch.Tensor,
+    opts: dict[str, Any],
+    est: Estimator | None,
+    null: int,
+    argmax_reading: bool,
+) -> dict[str, Any]:
+    """The GIB record of one estimator (``est`` with ``opts``) or one spec (``opts["spec"]``),
+    and, for outputs coded otherwise than by their argmax, the argmax reading beside it."""
+    spec = opts.get("spec")
+    if spec is not None:
+        z_code = spec.z_code
+        if z_code == "auto":
+            z_code = default_z_code(get_estimator(spec.estimator, **spec.estimator_options()))
+            opts = {"spec": spec.replace(z_code=z_code)}
+        argmax_opts = {"spec": spec.replace(z_code="argmax")}
+    else:
+        z_code = opts.pop("z_code", "auto")
+        if z_code == "auto":
+            z_code = default_z_code(est)
+        opts = {**opts, "estimator": est, "z_code": z_code}
+        argmax_opts = {**opts, "z_code": "argmax"}
+    d = _gib_terms(probe, outputs, z_code, opts, null)
+    if argmax_reading and z_code not in ("argmax", "soft"):
+        # the same plane with Z coded by the decision alone: a drop that this reading does
+        # not share is the softmax saturating, not the features losing information
+        a = _gib_terms(probe, outputs, "argmax", argmax_opts, null)
+        d["argmax"] = {
+            "prediction": a["prediction"],
+            "complexity": a["complexity"],
+            "h_q": a["diagnostics"]["h_q"],
+            "n_z_codes": a["diagnostics"]["n_z_codes"],
+        }
+        if "null" in a:
+            d["argmax"]["null"] = {k: a["null"][k] for k in ("complexity", "prediction")}
+    return d
+
+
 def _gib_terms(
-    est: Estimator,
     probe: Probe,
     out: torch.Tensor,
     z_code: str,
@@ -256,7 +286,7 @@ def _gib_terms(
     keep_plugin = null > 0 and "bias_correction" not in opts and z_code != "soft"
     if keep_plugin:
         opts = opts | {"bias_correction": "shuffle", "n_shuffles": null}
-    d = gib(probe.features, out.numpy(), probe.y_np, estimator=est, z_code=z_code, **opts).as_dict()
+    d = gib(probe.features, out.numpy(), probe.y_np, **opts).as_dict()
     if keep_plugin:  # the plane stays the paper's plug-in values; the null beside them
         nl = d["diagnostics"].pop("null")
         d["prediction"] = nl["uncorrected_prediction"]

@@ -102,14 +102,13 @@ class RunStore:
     path : str or Path, optional
         JSON Lines file; None keeps everything in memory (``records``).
     run : str
-        The run id asked for. When ``path`` already holds it (and ``resume`` is False), the run
-        gets the first free id ``run-2``, ``run-3``... with a warning, or, with ``overwrite``,
-        the old run's records and activations are dropped (other runs stay).
+        The run id asked for (settled by :meth:`open`, which the constructor does not call:
+        it touches no file).
     resume : bool
         Continue run ``run`` of an existing file: measurement indices go on from its last
         record, and kept activations of measurements without a record are dropped.
     overwrite : bool
-        See ``run``.
+        See :meth:`open`.
     accelerator : accelerate.Accelerator, optional
         Which process is the main one (else :func:`gibloss.distributed.is_main_process`).
 
@@ -139,6 +138,21 @@ class RunStore:
         self.next_index = 0
         self.records: list[dict[str, Any]] = []
         self._memory: list[tuple[dict[str, np.ndarray], dict[str, Any]]] = []
+        self.overwrite = bool(overwrite)
+        self.opened = False
+
+    def open(self) -> RunStore:
+        """Settle the run in its file: the one step that reads or changes what is there.
+
+        Resumed: measurement indices go on from the run's last record, and kept activations of
+        measurements whose record did not survive are dropped. Otherwise, when the file already
+        holds the run: it gets the first free id ``run-2``, ``run-3``... with a warning, or,
+        with ``overwrite``, the old run's records and activations are dropped (other runs stay).
+        The constructor touches no file. Returns the store; opening twice does nothing.
+        """
+        if self.opened:
+            return self
+        self.opened = True
         if self.resumed:
             assert self.path is not None
             done = [
@@ -153,7 +167,8 @@ class RunStore:
                     if int(f.stem[1:]) >= self.next_index:
                         f.unlink()  # kept for a measurement whose record did not survive
         elif self.is_main and self.path is not None and self.path.exists():
-            self.run = _fresh_run(self.path, self.run, overwrite)
+            self.run = _fresh_run(self.path, self.run, self.overwrite)
+        return self
 
     @property
     def activations_dir(self) -> Path | None:
@@ -165,6 +180,8 @@ class RunStore:
 
         Only the main process keeps and writes records; on the others this does nothing.
         """
+        if not self.opened:
+            raise RuntimeError("RunStore.open() must be called before records are appended")
         if not self.is_main:
             return
         self.records.append(record)

@@ -1,0 +1,371 @@
+"""The information measures besides GIB, written once over the estimator interface.
+
+``entropy`` and ``mutual_information`` are the primitives, ``synergy`` is the paper's Eq. 2 and
+``ib`` its Eq. 1; :mod:`gibloss.measures` holds ``gib`` (Eq. 5 and Eq. 17). Every function
+validates its inputs here, at the boundary, and returns plain floats (bits) or a small result
+object. The bias corrections of every term are applied here too (:func:`corrected_terms`,
+:func:`corrected_mi`): a shuffled null or a Miller-Madow term, reported beside the corrected value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._deprecation import warn_renamed
+from ._validation import as_array, as_weights, check_same_length
+from .bias import check_bias_correction, miller_madow, permutations, shuffled_mean
+from .bootstrap import bootstrap_counts, check_n_boot, percentile_interval
+from .estimators import Estimator, get_estimator
+from .estimators.base import FeatureTerms
+from .results import IBResult
+
+__all__ = [
+    "corrected_mi",
+    "corrected_terms",
+    "entropy",
+    "ib",
+    "input_row_codes",
+    "mutual_information",
+    "synergy",
+]
+
+_VARIANTS = ("synergy", "sum_vs_whole")
+
+
+def input_row_codes(x: np.ndarray) -> np.ndarray:
+    """IB's X as the identity of the input rows: ``(n, 1)`` int64, one code per distinct row.
+
+    What :func:`ib` does with float inputs and a discrete estimator (``x_code="rows"``); a
+    caller that measures the same inputs many times (the monitor's probe) codes them once.
+    """
+    _, inv = np.unique(x, axis=0, return_inverse=True)
+    return inv.reshape(-1, 1).astype(np.int64)
+
+
+def corrected_terms(
+    est: Estimator,
+    x: np.ndarray,
+    target: np.ndarray,
+    weights: np.ndarray | None,
+    bias_correction: str,
+    n_shuffles: int,
+    random_state: int | None,
+) -> tuple[FeatureTerms, dict[str, Any]]:
+    """``est.feature_terms`` with a bias correction, and what was subtracted (the null)."""
+    terms = est.feature_terms(x, target, weights)
+    if bias_correction == "none":
+        return terms, {}
+    if bias_correction == "shuffle":
+        perms = permutations(x.shape[0], n_shuffles, random_state)
+
+        def permuted(p: np.ndarray) -> FeatureTerms:
+            return est.feature_terms(x, target[p], None if weights is None else weights[p])
+
+        nulls = [permuted(p) for p in perms]
+        null_whole = float(np.mean([t.whole for t in nulls]))
+        null_single = np.mean([t.single for t in nulls], axis=0)
+        null_comp = np.mean([t.complement for t in nulls], axis=0)
+    else:  # Miller-Madow, binned estimates: minus the correction is the bias removed
+        parts = est.partitions(x)  # type: ignore[attr-defined]
+        states = parts.states().numpy()
+        single_codes = parts.single.numpy()
+        t_codes, _ = est.codes(target)  # type: ignore[attr-defined]
+        null_whole = -miller_madow(states[-1], t_codes, weights)
+        null_single = np.array(
+            [-miller_madow(single_codes[:, i], t_codes, weights) for i in range(x.shape[1])]
+        )
+        null_comp = np.array(
+            [-miller_madow(states[i], t_codes, weights) for i in range(x.shape[1])]
+        )
+        if x.shape[1] == 1:
+            null_comp = np.zeros(1)
+    corrected = FeatureTerms(
+        terms.whole - null_whole,
+        terms.single - null_single,
+        terms.complement - null_comp,
+        terms.diagnostics,
+    )
+    null = {
+        "whole": null_whole,
+        "single": np.asarray(null_single),
+        "complement": np.asarray(null_comp),
+        "uncorrected_whole": terms.whole,
+        "uncorrected_single": terms.single,
+        "uncorrected_complement": terms.complement,
+    }
+    return corrected, null
+
+
+def corrected_mi(
+    est: Estimator,
+    a: np.ndarray,
+    b: np.ndarray,
+    weights: np.ndarray | None,
+    bias_correction: str,
+    n_shuffles: int,
+    random_state: int | None,
+) -> tuple[float, float]:
+    """``est.mutual_information`` with a bias correction; returns (corrected, null)."""
+    value = float(est.mutual_information(a, b, weights))
+    if bias_correction == "none":
+        return value, 0.0
+    if bias_correction == "shuffle":
+        perms = permutations(a.shape[0], n_shuffles, random_state)
+        null = float(shuffled_mean(lambda p: est.mutual_information(a, b[p], weights), perms))
+    else:
+        null = -miller_madow(est.codes(a)[0], est.codes(b)[0], weights)  # type: ignore[attr-defined]
+    return value - null, null
+
+
+def entropy(
+    a: Any,
+    estimator: str | Estimator = "binning",
+    *,
+    weights: Any = None,
+    **options: Any,
+) -> float:
+    """Entropy of ``a`` in bits.
+
+    Parameters
+    ----------
+    a : array-like or torch.Tensor
+        ``(n,)`` or ``(n, d)``; integer/bool arrays are symbols, floats are continuous.
+    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
+        The estimator (a name with ``**options``, or a configured object).
+    weights : array-like, optional
+        ``(n,)`` non-negative per-sample weights.
+    **options
+        Hyper-parameters of a named estimator, e.g. ``bins=10``.
+
+    Returns
+    -------
+    float
+        Bits; differential entropy for continuous KDE/GCMI estimates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gibloss import entropy
+    >>> entropy(np.array([0, 1, 0, 1]))
+    1.0
+    """
+    est = get_estimator(estimator, **options)
+    arr = as_array(a, "a")
+    w = as_weights(weights, arr.shape[0])
+    return float(est.entropy(arr, w))
+
+
+def mutual_information(
+    a: Any,
+    b: Any,
+    estimator: str | Estimator = "binning",
+    *,
+    weights: Any = None,
+    bias_correction: str = "none",
+    n_shuffles: int = 10,
+    random_state: int | None = 0,
+    **options: Any,
+) -> float:
+    """Mutual information ``I(A; B)`` in bits.
+
+    Parameters
+    ----------
+    a, b : array-like or torch.Tensor
+        ``(n,)`` or ``(n, d)`` with the same ``n``. Integer/bool arrays are symbols.
+    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
+        The estimator.
+    weights : array-like, optional
+        ``(n,)`` non-negative per-sample weights (the empirical measure is reweighted).
+    bias_correction : {"none", "miller_madow", "shuffle"}
+        ``"none"``: the plug-in value. ``"miller_madow"`` (binning): the Miller–Madow correction.
+        ``"shuffle"``: minus the mean value over ``n_shuffles`` permutations of ``b``'s rows
+        (see :mod:`gibloss.bias`). A corrected value can be slightly negative.
+    n_shuffles : int
+        Permutations for ``"shuffle"``.
+    random_state : int, optional
+        Seed of the permutations.
+    **options
+        Hyper-parameters of a named estimator.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gibloss import mutual_information
+    >>> x = np.array([0, 0, 1, 1])
+    >>> mutual_information(x, x)
+    1.0
+    """
+    est = get_estimator(estimator, **options)
+    check_bias_correction(bias_correction, n_shuffles, est.discrete)
+    aa, bb = as_array(a, "a"), as_array(b, "b")
+    n = check_same_length(a=aa, b=bb)
+    w = as_weights(weights, n)
+    return corrected_mi(est, aa, bb, w, bias_correction, n_shuffles, random_state)[0]
+
+
+def synergy(
+    x: Any,
+    y: Any,
+    estimator: str | Estimator = "binning",
+    *,
+    variant: str = "synergy",
+    kind: str | None = None,
+    weights: Any = None,
+    bias_correction: str = "none",
+    n_shuffles: int = 10,
+    random_state: int | None = 0,
+    **options: Any,
+) -> float:
+    """Synergy of the features ``x`` about ``y`` (bits).
+
+    ``variant="synergy"`` is the paper's Eq. 2,
+    ``Syn = I(X; Y) - (1/N) sum_i [I(X^{-i}; Y) + I(X^i; Y)]``: +1 bit for the XOR of two fair bits,
+    -1 bit for ``y = x1 = x2``. ``variant="sum_vs_whole"`` is ``I(X; Y) - sum_i I(X^i; Y)``
+    (appendix I). The same ``variant`` selects Eq. 5 or Eq. 17 in :func:`gib` and
+    :class:`gibloss.GIBLoss`.
+
+    Parameters
+    ----------
+    x : array-like or torch.Tensor
+        ``(n, N)`` features.
+    y : array-like or torch.Tensor
+        ``(n,)`` or ``(n, d)`` target (symbols or continuous).
+    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
+        The estimator.
+    variant : {"synergy", "sum_vs_whole"}
+        Which synergy.
+    kind : {"feature", "sum_vs_whole"}, optional
+        Deprecated spelling of ``variant`` (``"feature"`` is ``"synergy"``).
+    weights : array-like, optional
+        Per-sample weights.
+    bias_correction, n_shuffles, random_state
+        Applied to every term (see :func:`mutual_information`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gibloss import synergy
+    >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    >>> synergy(x, x[:, 0] ^ x[:, 1])
+    1.0
+    """
+    if kind is not None:
+        if kind not in ("feature", "sum_vs_whole"):
+            raise ValueError(f"`kind` must be 'feature' or 'sum_vs_whole', got {kind!r}")
+        variant = "synergy" if kind == "feature" else kind
+        warn_renamed(f"synergy(kind={kind!r})", f"synergy(variant={variant!r})")
+    if variant not in _VARIANTS:
+        raise ValueError(f"`variant` must be one of {_VARIANTS}, got {variant!r}")
+    est = get_estimator(estimator, **options)
+    check_bias_correction(bias_correction, n_shuffles, est.discrete)
+    xa, ya = as_array(x, "x"), as_array(y, "y")
+    n = check_same_length(x=xa, y=ya)
+    terms, _ = corrected_terms(
+        est, xa, ya, as_weights(weights, n), bias_correction, n_shuffles, random_state
+    )
+    if variant == "sum_vs_whole":
+        return float(terms.whole - terms.single.sum())
+    n_feat = xa.shape[1]
+    return float(terms.whole - (terms.single.sum() + terms.complement.sum()) / n_feat)
+
+
+def ib(
+    x: Any,
+    t: Any,
+    y: Any,
+    estimator: str | Estimator = "binning",
+    *,
+    weights: Any = None,
+    x_code: str = "rows",
+    bias_correction: str = "none",
+    n_shuffles: int = 10,
+    random_state: int | None = 0,
+    n_boot: int = 0,
+    level: float = 0.95,
+    **options: Any,
+) -> IBResult:
+    """Information Bottleneck terms of a representation ``t`` (paper Eq. 1).
+
+    Parameters
+    ----------
+    x : array-like or torch.Tensor
+        ``(n, N)`` inputs.
+    t : array-like or torch.Tensor
+        ``(n, d)`` activations of a layer.
+    y : array-like or torch.Tensor
+        ``(n,)`` labels or targets.
+    estimator : {"binning", "kde", "gaussian_copula", "ksg"} or Estimator
+        The estimator.
+    weights : array-like, optional
+        Per-sample weights.
+    x_code : {"rows", "binned"}
+        Binning only: how the input is discretised. ``"rows"`` (default, the Shwartz-Ziv & Tishby
+        convention) makes each distinct input row one state, so for distinct inputs and a
+        deterministic network ``I(X; T) = H(T)``. ``"binned"`` bins ``x`` like ``t``.
+    bias_correction, n_shuffles, random_state
+        Correction of both terms (see :func:`mutual_information`): ``I(X; T)`` against
+        permutations of T's rows, ``I(T; Y)`` against permutations of Y's.
+        ``diagnostics["null"]`` holds what was subtracted.
+    n_boot, level
+        Bootstrap resamples (0: none) and the interval's coverage: ``diagnostics["bootstrap"]``
+        holds ``[low, high]`` of both terms (a null is held fixed; see :mod:`gibloss.bootstrap`).
+
+    Returns
+    -------
+    IBResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gibloss import ib
+    >>> x = np.arange(8)[:, None]
+    >>> t = (x >= 4).astype(int)
+    >>> y = t[:, 0]
+    >>> r = ib(x, t, y)
+    >>> r.complexity, r.prediction
+    (1.0, 1.0)
+    """
+    est = get_estimator(estimator, **options)
+    check_bias_correction(bias_correction, n_shuffles, est.discrete)
+    check_n_boot(n_boot, level)
+    xa, ta, ya = as_array(x, "x"), as_array(t, "t"), as_array(y, "y")
+    n = check_same_length(x=xa, t=ta, y=ya)
+    w = as_weights(weights, n)
+    if x_code not in ("rows", "binned"):
+        raise ValueError(f"`x_code` must be 'rows' or 'binned', got {x_code!r}")
+    diagnostics: dict[str, Any] = {}
+    if est.discrete:
+        if x_code == "rows" and xa.dtype.kind not in "iu":
+            xa = input_row_codes(xa)
+        # bin T once; both terms and the diagnostic use the same codes
+        t_codes, k_t = est.codes(ta)
+        ta = t_codes[:, None]
+        diagnostics["unique_row_fraction"] = k_t / n
+    opts = (bias_correction, n_shuffles, random_state)
+    complexity, null_c = corrected_mi(est, ta, xa, w, *opts)  # permutes X against T
+    prediction, null_p = corrected_mi(est, ta, ya, w, *opts)  # permutes Y against T
+    if bias_correction != "none":
+        diagnostics["null"] = {"complexity": null_c, "prediction": null_p}
+    if n_boot:
+        base = w if w is not None else np.full(n, 1.0 / n)
+        boot = np.empty((n_boot, 2))
+        for b, c in enumerate(bootstrap_counts(n, n_boot, random_state)):
+            wb = base * c
+            wb = wb / wb.sum()
+            boot[b] = (
+                est.mutual_information(ta, xa, wb) - null_c,
+                est.mutual_information(ta, ya, wb) - null_p,
+            )
+        diagnostics["bootstrap"] = {
+            "n_boot": n_boot,
+            "level": level,
+            "complexity": percentile_interval(boot[:, 0], level),
+            "prediction": percentile_interval(boot[:, 1], level),
+        }
+    return IBResult(complexity=complexity, prediction=prediction, diagnostics=diagnostics)
