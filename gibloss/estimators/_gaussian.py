@@ -99,6 +99,35 @@ def _biases(
     return b_whole, dterm + psi[:, 0], b_comp
 
 
+class LogdetPrecisionDiagonal(torch.autograd.Function):
+    """``(log det S, log diag(S^{-1}))`` of SPD matrices ``(C, d, d)``, with a written backward.
+
+    Forward: one batched Cholesky and one ``cholesky_inverse``. Backward, from
+    ``d log det S = tr(P dS)`` and ``d log P_ii = -(P dS P)_ii / P_ii`` with ``P = S^{-1}``:
+    ``grad S = g_whole P - P diag(g_diag / P_ii) P``, two batched matrix products, where
+    autograd's graph through the Cholesky and a triangular solve would be a chain of small
+    kernels (the cost of the loss on a GPU).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, covs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        chol = torch.linalg.cholesky_ex(covs).L  # _ex: no host check of the factorisation
+        logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(dim=-1)
+        prec = torch.cholesky_inverse(chol)
+        prec_diag = torch.diagonal(prec, dim1=-2, dim2=-1)
+        ctx.save_for_backward(prec, prec_diag)
+        return logdet, torch.log(prec_diag)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(
+        ctx: Any, g_logdet: torch.Tensor, g_log_diag: torch.Tensor
+    ) -> torch.Tensor:
+        prec, prec_diag = ctx.saved_tensors
+        grad = g_logdet[..., None, None] * prec
+        return grad - prec @ ((g_log_diag / prec_diag).unsqueeze(-1) * prec)
+
+
 def gaussian_entropies(
     covs: torch.Tensor,
     n_effs: torch.Tensor,
@@ -152,14 +181,10 @@ def gaussian_entropies(
     covs = covs + ridge * eye_kept
     if keep is not None:  # the dropped rows and columns (zero) become the identity's
         covs = covs + (eye - eye_kept)
-    chol = torch.linalg.cholesky_ex(covs).L  # _ex: no host check of the factorisation
-    diag = torch.diagonal(chol, dim1=1, dim2=2)
-    logdet = 2.0 * torch.log(diag).sum(dim=1)
-    inv_chol = torch.linalg.solve_triangular(chol, eye.expand(n_c, d, d), upper=False)
-    inv_diag = (inv_chol * inv_chol).sum(dim=1)  # diag of cov^{-1}
+    logdet, log_inv_diag = LogdetPrecisionDiagonal.apply(covs)
     h_whole = 0.5 * logdet + d_eff * _CONST
     h_single = 0.5 * torch.log(torch.diagonal(covs, dim1=1, dim2=2)) + _CONST
-    h_comp = 0.5 * (logdet[:, None] + torch.log(inv_diag)) + (d_eff - 1) * _CONST
+    h_comp = 0.5 * (logdet[:, None] + log_inv_diag) + (d_eff - 1) * _CONST
     if bias_correct:
         ok = (~shrunk) & (n_effs.detach() > d_eff)
         safe = torch.where(ok, n_effs, torch.full_like(n_effs, float(d + 2)))
