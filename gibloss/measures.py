@@ -249,7 +249,8 @@ def gib(
     if q not in Q_KINDS:
         raise ValueError(f"`q` must be one of {Q_KINDS}, got {q!r}")
     check_task(task)
-    if y is None:  # the complexity of a function's output: Q = Z, unweighted
+    labelled = y is not None
+    if not labelled:  # the complexity of a function's output: Q = Z, unweighted
         if q != "z" or pmi not in (None, "none"):
             raise ValueError(
                 "`y` may be None only with q='z' and pmi='none' (Q is then the output alone), "
@@ -259,29 +260,9 @@ def gib(
         y, pmi = np.zeros(z_rows.shape[0], dtype=np.int64), "none"
         if task == "auto" and z_rows.dtype.kind == "f" and z_rows.shape[1] == 1:
             task = "regression"
-        result = gib(
-            x,
-            z_rows,
-            y,
-            beta=beta,
-            estimator=est,
-            pmi=pmi,
-            sampling=sampling,
-            z_code=default_z_code(est) if z_code == "auto" else z_code,  # no labels to check
-            q=q,
-            variant=variant,
-            z_bins=z_bins,
-            random_state=random_state,
-            temperature=temperature,
-            bias_correction=bias_correction,
-            n_shuffles=n_shuffles,
-            n_boot=n_boot,
-            level=level,
-            task=task,
-        )
-        result.prediction = result.objective = float("nan")
-        result.settings["labels"] = None
-        return result
+        z = z_rows
+        if z_code == "auto":  # no labels to check the outputs against
+            z_code = default_z_code(est)
     if variant not in _VARIANTS:
         raise ValueError(f"`variant` must be one of {_VARIANTS}, got {variant!r}")
     if sampling not in _SAMPLING:
@@ -320,7 +301,7 @@ def gib(
                 task=task,
                 **relaxed[1],
             )
-        return _soft_gib(x, z, y, spec)
+        return _labels_or_not(_soft_gib(x, z, y, spec), labelled)
     xa = as_array(x, "x")
     za = as_array(z, "z")
     if z_code != "binned":
@@ -385,7 +366,7 @@ def gib(
         diagnostics["bootstrap"] = _bootstrap_gib(
             est, xa, qv, pmi_name, null, complexity_of, n_boot, level, random_state
         )
-    return GIBResult(
+    result = GIBResult(
         prediction=float(prediction),
         complexity=complexity,
         objective=float(prediction - complexity),
@@ -395,6 +376,15 @@ def gib(
         settings=settings,
         diagnostics=diagnostics,
     )
+    return _labels_or_not(result, labelled)
+
+
+def _labels_or_not(result: GIBResult, labelled: bool) -> GIBResult:
+    """Without labels there is no prediction term: NaN, and the settings say so."""
+    if not labelled:
+        result.prediction = result.objective = float("nan")
+        result.settings["labels"] = None
+    return result
 
 
 def _bootstrap_gib(

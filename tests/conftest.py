@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+import torch
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -149,3 +150,13 @@ def run_launched(cmd: list[str], cleanup: list[Path], **kwargs) -> subprocess.Co
 def bins_kw(estimator: str, n: int) -> dict[str, int]:
     """``bins=n`` for binning (features and Z), ``z_bins=n`` for the Gaussian copula (Z only)."""
     return {"bins": n} if estimator == "binning" else {"z_bins": n}
+
+
+def three_class_batch(n: int, seed: int = 0) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    """``(x, logits, y)``: 4 Gaussian features, 3 classes driven by the first two, and noisy
+    logits that read them (the loss tests' common batch)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    y = (x[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(np.int64) + (x[:, 1] > 0.5)
+    logits = np.column_stack([x[:, 0], -x[:, 0], x[:, 1]]) + rng.normal(size=(n, 3))
+    return x, torch.tensor(logits), torch.tensor(y)

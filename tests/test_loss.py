@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import bins_kw  # noqa: E402
+from conftest import (
+    bins_kw,
+    three_class_batch,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,12 +18,8 @@ from gibloss import GIBLoss
 from gibloss.functional import gib_complexity, gib_terms, soft_q
 
 
-def _data(n: int = 400, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 4))
-    y = (x[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(np.int64) + (x[:, 1] > 0.5)
-    logits = np.column_stack([x[:, 0], -x[:, 0], x[:, 1]]) + rng.normal(size=(n, 3))
-    return x, torch.tensor(logits), torch.tensor(y)
+def _data(n: int = 400, seed: int = 0) -> tuple:
+    return three_class_batch(n, seed)
 
 
 @pytest.mark.parametrize("pmi", ["ratio", "ppmi", "literal", "none"])
