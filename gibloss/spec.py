@@ -21,7 +21,7 @@ Examples
 (30, 30, True)
 >>> spec.replace(estimator="gaussian_copula").shrinkage
 0.1
->>> GIBSpec(estimator="kde", bins=10)  # doctest: +ELLIPSIS
+>>> GIBSpec(estimator="kde", z_code="argmax", bins=10)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 ValueError: `bins` sets the feature bins of estimator='binning', got bins=10 ...
