@@ -3,8 +3,9 @@
 ``entropy`` and ``mutual_information`` are the primitives, ``synergy`` is the paper's Eq. 2 and
 ``ib`` its Eq. 1; :mod:`gibloss.measures` holds ``gib`` (Eq. 5 and Eq. 17). Every function
 validates its inputs here, at the boundary, and returns plain floats (bits) or a small result
-object. The bias corrections of every term are applied here too (:func:`corrected_terms`,
-:func:`corrected_mi`): a shuffled null or a Miller-Madow term, reported beside the corrected value.
+object. What every term reads without the relationship is computed here too (:func:`null_terms`,
+:func:`null_mi`: a shuffled null or a Miller-Madow term), to be subtracted (a bias correction) or
+reported beside the plug-in value (``null=``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from .estimators.base import FeatureTerms
 from .results import IBResult
 
 __all__ = [
-    "corrected_mi",
-    "corrected_terms",
+    "check_null",
     "entropy",
     "ib",
     "input_row_codes",
     "mutual_information",
+    "null_mi",
+    "null_terms",
+    "subtract_null",
     "synergy",
 ]
 
@@ -44,79 +47,91 @@ def input_row_codes(x: np.ndarray) -> np.ndarray:
     return inv.reshape(-1, 1).astype(np.int64)
 
 
-def corrected_terms(
+def null_terms(
     est: Estimator,
     x: np.ndarray,
     target: np.ndarray,
     weights: np.ndarray | None,
-    bias_correction: str,
+    how: str,
     n_shuffles: int,
     random_state: int | None,
-) -> tuple[FeatureTerms, dict[str, Any]]:
-    """``est.feature_terms`` with a bias correction, and what was subtracted (the null)."""
-    terms = est.feature_terms(x, target, weights)
-    if bias_correction == "none":
-        return terms, {}
-    if bias_correction == "shuffle":
+) -> dict[str, Any]:
+    """What every feature term reads without the relationship (``{}`` for ``how="none"``).
+
+    ``"shuffle"``: the mean of ``est.feature_terms`` over ``n_shuffles`` permutations of the
+    target's rows (with their weights); ``"miller_madow"`` (binned estimates): minus the
+    Miller-Madow term of each. Returns ``whole`` (float), ``single`` and ``complement`` (arrays).
+    """
+    if how == "none":
+        return {}
+    if how == "shuffle":
         perms = permutations(x.shape[0], n_shuffles, random_state)
+        nulls = [
+            est.feature_terms(x, target[p], None if weights is None else weights[p])
+            for p in perms
+        ]
+        return {
+            "whole": float(np.mean([t.whole for t in nulls])),
+            "single": np.mean([t.single for t in nulls], axis=0),
+            "complement": np.mean([t.complement for t in nulls], axis=0),
+        }
+    parts = est.partitions(x)  # type: ignore[attr-defined]
+    states = parts.states().numpy()
+    single_codes = parts.single.numpy()
+    t_codes, _ = est.codes(target)  # type: ignore[attr-defined]
+    n_feat = x.shape[1]
+    return {
+        "whole": -miller_madow(states[-1], t_codes, weights),
+        "single": np.array(
+            [-miller_madow(single_codes[:, i], t_codes, weights) for i in range(n_feat)]
+        ),
+        "complement": np.zeros(1) if n_feat == 1 else np.array(
+            [-miller_madow(states[i], t_codes, weights) for i in range(n_feat)]
+        ),
+    }
 
-        def permuted(p: np.ndarray) -> FeatureTerms:
-            return est.feature_terms(x, target[p], None if weights is None else weights[p])
 
-        nulls = [permuted(p) for p in perms]
-        null_whole = float(np.mean([t.whole for t in nulls]))
-        null_single = np.mean([t.single for t in nulls], axis=0)
-        null_comp = np.mean([t.complement for t in nulls], axis=0)
-    else:  # Miller-Madow, binned estimates: minus the correction is the bias removed
-        parts = est.partitions(x)  # type: ignore[attr-defined]
-        states = parts.states().numpy()
-        single_codes = parts.single.numpy()
-        t_codes, _ = est.codes(target)  # type: ignore[attr-defined]
-        null_whole = -miller_madow(states[-1], t_codes, weights)
-        null_single = np.array(
-            [-miller_madow(single_codes[:, i], t_codes, weights) for i in range(x.shape[1])]
-        )
-        null_comp = np.array(
-            [-miller_madow(states[i], t_codes, weights) for i in range(x.shape[1])]
-        )
-        if x.shape[1] == 1:
-            null_comp = np.zeros(1)
-    corrected = FeatureTerms(
-        terms.whole - null_whole,
-        terms.single - null_single,
-        terms.complement - null_comp,
+def subtract_null(terms: FeatureTerms, null: dict[str, Any]) -> FeatureTerms:
+    """``terms`` minus a :func:`null_terms` reading (unchanged for an empty one)."""
+    if not null:
+        return terms
+    return FeatureTerms(
+        terms.whole - null["whole"],
+        terms.single - null["single"],
+        terms.complement - null["complement"],
         terms.diagnostics,
     )
-    null = {
-        "whole": null_whole,
-        "single": np.asarray(null_single),
-        "complement": np.asarray(null_comp),
-        "uncorrected_whole": terms.whole,
-        "uncorrected_single": terms.single,
-        "uncorrected_complement": terms.complement,
-    }
-    return corrected, null
 
 
-def corrected_mi(
+def null_mi(
     est: Estimator,
     a: np.ndarray,
     b: np.ndarray,
     weights: np.ndarray | None,
-    bias_correction: str,
+    how: str,
     n_shuffles: int,
     random_state: int | None,
-) -> tuple[float, float]:
-    """``est.mutual_information`` with a bias correction; returns (corrected, null)."""
-    value = float(est.mutual_information(a, b, weights))
-    if bias_correction == "none":
-        return value, 0.0
-    if bias_correction == "shuffle":
+) -> float:
+    """What ``est.mutual_information(a, b)`` reads without the relationship (0 for ``"none"``):
+    the mean over permutations of ``b``'s rows, or minus the Miller-Madow term."""
+    if how == "none":
+        return 0.0
+    if how == "shuffle":
         perms = permutations(a.shape[0], n_shuffles, random_state)
-        null = float(shuffled_mean(lambda p: est.mutual_information(a, b[p], weights), perms))
-    else:
-        null = -miller_madow(est.codes(a)[0], est.codes(b)[0], weights)  # type: ignore[attr-defined]
-    return value - null, null
+        return float(shuffled_mean(lambda p: est.mutual_information(a, b[p], weights), perms))
+    return -miller_madow(est.codes(a)[0], est.codes(b)[0], weights)  # type: ignore[attr-defined]
+
+
+def check_null(null: int, bias_correction: str) -> None:
+    """Validate ``null`` (shuffles of a null reported beside plug-in values)."""
+    if not isinstance(null, int) or isinstance(null, bool) or null < 0:
+        raise ValueError(f"`null` must be a non-negative integer, got {null!r}")
+    if null and bias_correction != "none":
+        raise ValueError(
+            f"`null` reports a shuffled null beside plug-in values; with "
+            f"bias_correction={bias_correction!r} the values are corrected and "
+            "diagnostics['null'] already holds what was subtracted: pass one or the other"
+        )
 
 
 def entropy(
@@ -206,7 +221,8 @@ def mutual_information(
     aa, bb = as_array(a, "a"), as_array(b, "b")
     n = check_same_length(a=aa, b=bb)
     w = as_weights(weights, n)
-    return corrected_mi(est, aa, bb, w, bias_correction, n_shuffles, random_state)[0]
+    value = float(est.mutual_information(aa, bb, w))
+    return value - null_mi(est, aa, bb, w, bias_correction, n_shuffles, random_state)
 
 
 def synergy(
@@ -266,8 +282,10 @@ def synergy(
     check_bias_correction(bias_correction, n_shuffles, est.discrete)
     xa, ya = as_array(x, "x"), as_array(y, "y")
     n = check_same_length(x=xa, y=ya)
-    terms, _ = corrected_terms(
-        est, xa, ya, as_weights(weights, n), bias_correction, n_shuffles, random_state
+    w = as_weights(weights, n)
+    terms = subtract_null(
+        est.feature_terms(xa, ya, w),
+        null_terms(est, xa, ya, w, bias_correction, n_shuffles, random_state),
     )
     if variant == "sum_vs_whole":
         return float(terms.whole - terms.single.sum())
@@ -285,6 +303,7 @@ def ib(
     x_code: str = "rows",
     bias_correction: str = "none",
     n_shuffles: int = 10,
+    null: int = 0,
     random_state: int | None = 0,
     n_boot: int = 0,
     level: float = 0.95,
@@ -312,6 +331,10 @@ def ib(
         Correction of both terms (see :func:`mutual_information`): ``I(X; T)`` against
         permutations of T's rows, ``I(T; Y)`` against permutations of Y's.
         ``diagnostics["null"]`` holds what was subtracted.
+    null : int, default 0
+        Shuffles of a null reported beside the plug-in values, which it leaves unchanged
+        (``diagnostics["null"]``: what each term reads with T's rows permuted against X, and Y's
+        against T). Not together with a ``bias_correction``.
     n_boot, level
         Bootstrap resamples (0: none) and the interval's coverage: ``diagnostics["bootstrap"]``
         holds ``[low, high]`` of both terms (a null is held fixed; see :mod:`gibloss.bootstrap`).
@@ -333,6 +356,7 @@ def ib(
     """
     est = get_estimator(estimator, **options)
     check_bias_correction(bias_correction, n_shuffles, est.discrete)
+    check_null(null, bias_correction)
     check_n_boot(n_boot, level)
     xa, ta, ya = as_array(x, "x"), as_array(t, "t"), as_array(y, "y")
     n = check_same_length(x=xa, t=ta, y=ya)
@@ -347,11 +371,15 @@ def ib(
         t_codes, k_t = est.codes(ta)
         ta = t_codes[:, None]
         diagnostics["unique_row_fraction"] = k_t / n
-    opts = (bias_correction, n_shuffles, random_state)
-    complexity, null_c = corrected_mi(est, ta, xa, w, *opts)  # permutes X against T
-    prediction, null_p = corrected_mi(est, ta, ya, w, *opts)  # permutes Y against T
-    if bias_correction != "none":
+    opts = ("shuffle" if null else bias_correction, null or n_shuffles, random_state)
+    null_c = null_mi(est, ta, xa, w, *opts)  # permutes X against T
+    null_p = null_mi(est, ta, ya, w, *opts)  # permutes Y against T
+    if opts[0] != "none":
         diagnostics["null"] = {"complexity": null_c, "prediction": null_p}
+    if null:  # reported beside the plug-in values, not subtracted from them
+        null_c = null_p = 0.0
+    complexity = float(est.mutual_information(ta, xa, w)) - null_c
+    prediction = float(est.mutual_information(ta, ya, w)) - null_p
     if n_boot:
         base = w if w is not None else np.full(n, 1.0 / n)
         boot = np.empty((n_boot, 2))

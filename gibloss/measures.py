@@ -20,7 +20,7 @@ from .bias import check_bias_correction, miller_madow, permutations, shuffled_me
 from .bootstrap import bootstrap_counts, check_n_boot, percentile_interval
 from .estimators import Estimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
-from .information import corrected_terms
+from .information import check_null, null_terms, subtract_null
 from .pmi import (
     PMI_MODES,
     Q_KINDS,
@@ -114,6 +114,7 @@ def gib(
     temperature: float = 1.0,
     bias_correction: str = "none",
     n_shuffles: int = 10,
+    null: int = 0,
     n_boot: int = 0,
     level: float = 0.95,
     task: str = "auto",
@@ -181,6 +182,12 @@ def gib(
         terms. Not for ``z_code="soft"``.
     n_shuffles : int
         Permutations for ``"shuffle"`` (seeded by ``random_state``).
+    null : int, default 0
+        Permutations of a shuffled null reported beside the plug-in values, which it leaves
+        unchanged: ``diagnostics["null"]`` holds what every term (``prediction``,
+        ``complexity``, ``whole``, ``single``, ``complement``) reads with Y's codes permuted
+        against Z and Q's rows against the features, i.e. on data without the relationship.
+        Not together with a ``bias_correction``, nor with ``z_code="soft"``.
     n_boot : int
         Bootstrap resamples (0: none). ``diagnostics["bootstrap"]`` then holds the
         ``level`` percentile interval of every term (``prediction``, ``complexity``, ``whole``:
@@ -200,7 +207,7 @@ def gib(
         What is computed, as one object (:class:`gibloss.spec.GIBSpec`): it replaces
         ``estimator``, ``beta``, ``pmi``, ``z_code``, ``q``, ``variant``, ``bins``, ``z_bins``,
         ``temperature``, ``task`` and the estimator options, which must then be left out (the
-        reporting keywords ``sampling``, ``bias_correction``, ``n_shuffles``, ``n_boot``,
+        reporting keywords ``sampling``, ``bias_correction``, ``n_shuffles``, ``null``, ``n_boot``,
         ``level`` and ``random_state`` stay). The spec of a :class:`gibloss.GIBLoss`
         (``loss.spec``) measures exactly what the loss trains: ``gib(x, z, y, spec=loss.spec)``
         equals ``loss.measure(x, z, y)``.
@@ -275,12 +282,15 @@ def gib(
     if auto:
         z_code = default_z_code(est)
     check_bias_correction(bias_correction, n_shuffles, est.discrete)
+    check_null(null, bias_correction)
     check_n_boot(n_boot, level)
     if n_boot and sampling != "weighted":
         raise ValueError(f"`n_boot` needs sampling='weighted', got sampling={sampling!r}")
     if z_code == "soft":
-        if bias_correction != "none" or n_boot:
-            raise ValueError("`bias_correction` and `n_boot` are not available with z_code='soft'")
+        if bias_correction != "none" or n_boot or null:
+            raise ValueError(
+                "`bias_correction`, `null` and `n_boot` are not available with z_code='soft'"
+            )
         if sampling != "weighted":
             raise ValueError(f"`sampling` must be 'weighted' with z_code='soft', got {sampling!r}")
         if spec is None:
@@ -312,26 +322,32 @@ def gib(
     qv = build_q(za, y, pmi=pmi, z_code=z_code, q=q, bins=z_bins, task=task)
     kz, ky = int(qv.z_codes.max()) + 1, int(qv.y_codes.max()) + 1
     prediction = plugin_mi(qv.z_codes, kz, qv.y_codes, ky)
-    null: dict[str, Any] = {}
-    if bias_correction == "shuffle":
-        perms = permutations(len(qv.y_codes), n_shuffles, random_state)
-        null["prediction"] = float(
+    how = "shuffle" if null else bias_correction  # what the null is
+    shuffles = null or n_shuffles
+    subtract = bias_correction != "none"  # a correction; else the null is reported beside
+    nulls: dict[str, Any] = {}
+    if how == "shuffle":
+        perms = permutations(len(qv.y_codes), shuffles, random_state)
+        nulls["prediction"] = float(
             shuffled_mean(lambda p: plugin_mi(qv.z_codes, kz, qv.y_codes[p], ky), perms)
         )
-    elif bias_correction == "miller_madow":
-        null["prediction"] = -miller_madow(qv.z_codes, qv.y_codes)
-    if null:
-        null["uncorrected_prediction"] = prediction
-        prediction -= null["prediction"]
+    elif how == "miller_madow":
+        nulls["prediction"] = -miller_madow(qv.z_codes, qv.y_codes)
     xs, qs, w = xa, qv.codes, qv.weights
     if sampling == "resample":
         rng = np.random.default_rng(random_state)
         idx = rng.choice(xa.shape[0], size=xa.shape[0], replace=True, p=w)
         xs, qs, w = xa[idx], qv.codes[idx], None
-    terms, term_null = corrected_terms(
-        est, xs, qs[:, None], w, bias_correction, n_shuffles, random_state
-    )
-    null |= term_null
+    plugin = est.feature_terms(xs, qs[:, None], w)
+    nulls |= null_terms(est, xs, qs[:, None], w, how, shuffles, random_state)
+    terms = plugin
+    if subtract:
+        terms = subtract_null(plugin, nulls)
+        nulls["uncorrected_prediction"] = prediction
+        prediction -= nulls["prediction"]
+        nulls["uncorrected_whole"] = plugin.whole
+        nulls["uncorrected_single"] = plugin.single
+        nulls["uncorrected_complement"] = plugin.complement
     n_feat = xa.shape[1]
 
     def complexity_of(single: np.ndarray, complement: np.ndarray) -> float:
@@ -340,8 +356,8 @@ def gib(
         return float(single.sum() / beta)
 
     complexity = complexity_of(terms.single, terms.complement)
-    if "single" in null:  # the complexity of what was subtracted (uncorrected = this + null)
-        null["complexity"] = complexity_of(null["single"], null["complement"])
+    if "single" in nulls:  # the complexity of the null (uncorrected = corrected + this)
+        nulls["complexity"] = complexity_of(nulls["single"], nulls["complement"])
     pmi_name = pmi if pmi is not None else ("none" if q == "pmi" else "ratio")
     settings = {
         "estimator": repr(est),
@@ -353,6 +369,7 @@ def gib(
         "sampling": sampling,
         "z_bins": z_bins,
         "bias_correction": bias_correction,
+        **({"null": null} if null else {}),
     }
     diagnostics = {
         "h_q": plugin_entropy(qs, w),
@@ -360,11 +377,12 @@ def gib(
         **qv.diagnostics,
         **terms.diagnostics,
     }
-    if null:
-        diagnostics["null"] = null
-    if n_boot:
+    if nulls:
+        diagnostics["null"] = nulls
+    if n_boot:  # a correction's null is held fixed; a reported one is not subtracted
         diagnostics["bootstrap"] = _bootstrap_gib(
-            est, xa, qv, pmi_name, null, complexity_of, n_boot, level, random_state
+            est, xa, qv, pmi_name, nulls if subtract else {}, complexity_of, n_boot, level,
+            random_state,
         )
     result = GIBResult(
         prediction=float(prediction),

@@ -33,6 +33,58 @@ def test_independent_outputs_read_zero_after_the_shuffle_correction(z_code: str)
     np.testing.assert_allclose(fixed.single, raw.single - null["single"])
 
 
+def test_null_is_reported_beside_plugin_values_without_changing_them() -> None:
+    rng = np.random.default_rng(0)
+    n, k = 3000, 4
+    y = rng.integers(0, k, n)
+    x = rng.normal(size=(n, 3))
+    related = np.eye(k)[y] * 8.0  # logits that give the label away: I(Z;Y) = H(Y) ≈ 2 bits
+    independent = rng.normal(size=(n, k)) * 3.0
+    for z in (related, independent):
+        raw = gibloss.gib(x, z, y, z_code="probs")
+        shown = gibloss.gib(x, z, y, z_code="probs", null=5)
+        fixed = gibloss.gib(x, z, y, z_code="probs", bias_correction="shuffle", n_shuffles=5)
+        assert shown.prediction == raw.prediction and shown.complexity == raw.complexity
+        np.testing.assert_array_equal(shown.single, raw.single)
+        nl = shown.diagnostics["null"]
+        assert {"prediction", "complexity", "whole", "single", "complement"} <= set(nl)
+        assert "uncorrected_prediction" not in nl
+        # the same permutations as the correction: the null it reports is what it would subtract
+        assert nl["prediction"] == pytest.approx(fixed.diagnostics["null"]["prediction"])
+        np.testing.assert_allclose(nl["single"], fixed.diagnostics["null"]["single"])
+        assert shown.complexity - nl["complexity"] == pytest.approx(fixed.complexity)
+    assert raw.prediction < 0.05 + nl["prediction"]  # independent outputs: all of it is bias
+    # labels given away: the plug-in reads H(Y), its null the small bias of 16 cells
+    related_null = gibloss.gib(x, related, y, z_code="probs", null=5).diagnostics["null"]
+    entropy_y = gibloss.entropy(y)
+    assert gibloss.gib(x, related, y, z_code="probs").prediction == pytest.approx(entropy_y)
+    assert related_null["prediction"] < 0.01
+
+
+def test_null_is_validated_and_not_mixed_with_a_correction() -> None:
+    x, z, y = np.zeros((10, 2)), np.zeros((10, 2)), np.arange(10) % 2
+    with pytest.raises(ValueError, match="`null` must be a non-negative integer"):
+        gibloss.gib(x, z, y, null=-1)
+    with pytest.raises(ValueError, match="`null` must be a non-negative integer"):
+        gibloss.ib(x, z, y, null=True)
+    with pytest.raises(ValueError, match="pass one or the other"):
+        gibloss.gib(x, z, y, null=3, bias_correction="shuffle")
+    with pytest.raises(ValueError, match="`null` and `n_boot` are not available"):
+        gibloss.gib(x, z, y, z_code="soft", null=3)
+
+
+def test_ib_null_beside_plugin_values() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 3))
+    y = (x[:, 0] > 0).astype(int)
+    t = np.tanh(x @ rng.normal(size=(3, 4)))
+    raw = gibloss.ib(x, t, y)
+    shown = gibloss.ib(x, t, y, null=3)
+    fixed = gibloss.ib(x, t, y, bias_correction="shuffle", n_shuffles=3)
+    assert (shown.complexity, shown.prediction) == (raw.complexity, raw.prediction)
+    assert shown.diagnostics["null"] == pytest.approx(fixed.diagnostics["null"])
+
+
 def test_miller_madow_removes_the_small_sample_bias_of_a_well_sampled_table() -> None:
     rng = np.random.default_rng(1)
     a, b = rng.integers(0, 4, 400), rng.integers(0, 5, 400)  # independent, 20 cells, 400 rows

@@ -23,7 +23,6 @@ from ..information import ib, input_row_codes
 from ..measures import default_z_code, gib
 from ..reduction import PCAReducer, Reducer
 from ..spec import GIBSpec
-from ..split import synergy_split
 
 __all__ = ["Probe", "measurement_record", "record_scalars", "run_range_records"]
 
@@ -226,13 +225,9 @@ def _ib_terms(
     est: Estimator, x_side: np.ndarray, t: np.ndarray, y: np.ndarray, null: int
 ) -> dict[str, Any]:
     """Plug-in IB terms of one layer, with the shuffled null beside them."""
-    if not null:
-        return ib(x_side, t, y, estimator=est).as_dict()
-    d = ib(x_side, t, y, estimator=est, bias_correction="shuffle", n_shuffles=null).as_dict()
-    nl = d["diagnostics"].pop("null")
-    d["complexity"] += nl["complexity"]  # back to the plug-in values
-    d["prediction"] += nl["prediction"]
-    d["null"] = nl
+    d = ib(x_side, t, y, estimator=est, null=null).as_dict()
+    if null:
+        d["null"] = d["diagnostics"].pop("null")
     return d
 
 
@@ -283,26 +278,11 @@ def _gib_terms(
     null: int,
 ) -> dict[str, Any]:
     """Plug-in GIB terms of the outputs under one coding, with the shuffled null beside them."""
-    keep_plugin = null > 0 and "bias_correction" not in opts and z_code != "soft"
-    if keep_plugin:
-        opts = opts | {"bias_correction": "shuffle", "n_shuffles": null}
-    d = gib(probe.features, out.numpy(), probe.y_np, **opts).as_dict()
-    if keep_plugin:  # the plane stays the paper's plug-in values; the null beside them
+    beside = null > 0 and "bias_correction" not in opts and z_code != "soft"
+    d = gib(probe.features, out.numpy(), probe.y_np, **opts, null=null if beside else 0).as_dict()
+    if beside:  # the plane stays the paper's plug-in values; the null beside them
         nl = d["diagnostics"].pop("null")
-        d["prediction"] = nl["uncorrected_prediction"]
-        d["complexity"] = d["complexity"] + nl["complexity"]
-        d["objective"] = d["prediction"] - d["complexity"]
-        d["single"] = nl["uncorrected_single"]
-        d["complement"] = nl["uncorrected_complement"]
-        d["whole"] = nl["uncorrected_whole"]
         d["null"] = {k: nl[k] for k in ("complexity", "prediction", "single", "complement")}
-        # the split of the plug-in values, not of the corrected ones gib() computed it from
-        interaction, share, total = synergy_split(
-            float(d["whole"]), np.asarray(d["single"]), np.asarray(d["complement"])
-        )
-        d["interaction"] = interaction.tolist()
-        d["synergy_share"] = float(share)
-        d["total_effect"] = total.tolist()
     d["diagnostics"].pop("complement_unique_fraction", None)
     return d
 
