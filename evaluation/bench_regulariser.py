@@ -59,6 +59,7 @@ from sklearn.model_selection import train_test_split
 import gibloss
 from gibloss._recipes.models import mlp
 from gibloss._recipes.study import parse_setting
+from gibloss.robustness import at_confidence
 
 SURROGATES = {"binning": "binning", "gaussian_copula": "gaussian_copula"}
 Q_READINGS = ("cell", "z")
@@ -241,28 +242,19 @@ def matched_confidence(runs: list[dict], key: str) -> dict[tuple[str, int, str],
     """Per (model, seed, GIB setting): ``key`` of the confidence penalty at the same max-p.
 
     The two β runs (and plain, as β = 0) whose held-out mean max-p brackets the setting's are
-    interpolated linearly; ``nan`` where no pair brackets it.
+    interpolated linearly; ``nan`` where no pair brackets it
+    (:func:`gibloss.robustness.at_confidence`, the matching rule of every study here).
     """
     out = {}
     by_seed: dict[tuple[str, int], list[dict]] = defaultdict(list)
     for r in runs:
         by_seed[(r["model"], r["seed"])].append(r)
     for (model, seed), rs in by_seed.items():
-        cp = sorted(
-            (r["metrics"]["test/max_p"], r["metrics"][key])
-            for r in rs
-            if is_confidence(r["setting"])
-        )
+        cp = [(r["metrics"]["test/max_p"], r["metrics"][key]) for r in rs
+              if is_confidence(r["setting"])]
         for r in rs:
-            if not is_gib(r["setting"]):
-                continue
-            target = r["metrics"]["test/max_p"]
-            value = float("nan")
-            for (p0, v0), (p1, v1) in zip(cp, cp[1:], strict=False):
-                if p0 <= target <= p1:
-                    value = v0 if p1 == p0 else v0 + (v1 - v0) * (target - p0) / (p1 - p0)
-                    break
-            out[(model, seed, r["setting"])] = value
+            if is_gib(r["setting"]):
+                out[(model, seed, r["setting"])] = at_confidence(r["metrics"]["test/max_p"], cp)
     return out
 
 

@@ -20,6 +20,7 @@ from torch import nn
 __all__ = [
     "ATTACKS",
     "RobustnessResult",
+    "at_confidence",
     "check_inputs",
     "evaluate_robustness",
     "mean_ci",
@@ -348,3 +349,44 @@ def paired_ci(
     if len(a) != len(b):
         raise ValueError(f"paired values must have equal lengths, got {len(a)} and {len(b)}")
     return mean_ci(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), level)
+
+
+def at_confidence(confidence: float, reference: Sequence[tuple[float, float]]) -> float:
+    """A reference regulariser's outcome at ``confidence``: the matched comparison.
+
+    ``reference`` holds ``(confidence, outcome)`` points of one seed: a confidence penalty at
+    several strengths, with plain training as strength 0. The outcome is interpolated linearly
+    between the two points whose confidences bracket ``confidence``; outside their range it is
+    NaN (no extrapolation: a setting more or less confident than every reference run has no
+    match in that seed). This is the one matching rule of the package's studies
+    (``evaluation/robustness.py``, ``evaluation/bench_regulariser.py``,
+    ``recipes/boolean_lab.py``): a regulariser minus ``at_confidence`` of its own confidence,
+    seed by seed, is its effect beyond what its confidence alone explains.
+
+    Parameters
+    ----------
+    confidence : float
+        The compared setting's confidence (e.g. the mean max-p on held-out rows).
+    reference : sequence of (float, float)
+        ``(confidence, outcome)`` of the reference runs of the same seed.
+
+    Returns
+    -------
+    float
+        The interpolated outcome, or NaN when no pair of reference points brackets
+        ``confidence`` (or ``confidence`` is not finite).
+
+    Examples
+    --------
+    >>> round(at_confidence(0.85, [(0.9, 0.10), (0.8, 0.20)]), 3)
+    0.15
+    >>> at_confidence(0.95, [(0.9, 0.10), (0.8, 0.20)])
+    nan
+    """
+    points = sorted((float(c), float(v)) for c, v in reference)
+    if not points or not math.isfinite(confidence):
+        return float("nan")
+    xs = [p[0] for p in points]
+    if confidence < xs[0] - 1e-9 or confidence > xs[-1] + 1e-9:
+        return float("nan")
+    return float(np.interp(confidence, xs, [p[1] for p in points]))

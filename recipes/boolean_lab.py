@@ -48,6 +48,7 @@ from scipy import stats
 import gibloss
 from gibloss.probes import SynergyShareLoss, independent_probe
 from gibloss.records import append_record, read_records
+from gibloss.robustness import at_confidence
 
 FULL = {
     "seeds": list(range(10)),
@@ -253,7 +254,8 @@ def matched_differences(
 ) -> tuple[np.ndarray, list[float]]:
     """Per seed: the arm's outcome minus the confidence penalty's outcome interpolated at the
     arm's in-distribution confidence (NaN where that confidence lies outside the confidence
-    arm's range: no extrapolation). Also the arm's confidences."""
+    arm's range: no extrapolation; :func:`gibloss.robustness.at_confidence`). Also the arm's
+    confidences."""
     outcome = OUTCOME[task]
     diffs, confs = [], []
     seeds = sorted({r["seed"] for r in records if r["task"] == task})
@@ -265,13 +267,9 @@ def matched_differences(
         if not mine or len(ref) < 2:
             continue
         c = mine[0]["confidence"]
-        pts = sorted((r["confidence"], r[outcome]) for r in ref)
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         confs.append(c)
-        if c < xs[0] - 1e-9 or c > xs[-1] + 1e-9:
-            diffs.append(math.nan)
-        else:
-            diffs.append(mine[0][outcome] - float(np.interp(c, xs, ys)))
+        ref_points = [(r["confidence"], r[outcome]) for r in ref]
+        diffs.append(mine[0][outcome] - at_confidence(c, ref_points))
     return np.array(diffs), confs
 
 

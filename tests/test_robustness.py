@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gibloss.robustness import evaluate_robustness, mean_ci, paired_ci
+from gibloss.robustness import at_confidence, evaluate_robustness, mean_ci, paired_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,6 +153,20 @@ def test_intervals() -> None:
         paired_ci([1.0], [1.0, 2.0])
 
 
+def test_matching_interpolates_inside_the_reference_and_never_extrapolates() -> None:
+    # reference outcomes on the line 2c + 1, given unsorted: any point inside reads the line
+    ref = [(0.9, 2.8), (0.6, 2.2), (0.75, 2.5)]
+    for c in (0.6, 0.65, 0.75, 0.8, 0.9):
+        assert at_confidence(c, ref) == pytest.approx(2 * c + 1)
+    # a kink: the two bracketing points only, not a fit through all of them
+    kinked = [(0.6, 0.0), (0.7, 1.0), (0.8, 0.0)]
+    assert at_confidence(0.65, kinked) == pytest.approx(0.5)
+    assert at_confidence(0.75, kinked) == pytest.approx(0.5)
+    for c in (0.59, 0.91, float("nan")):
+        assert at_confidence(c, ref) != at_confidence(c, ref)  # nan: no extrapolation
+    assert at_confidence(0.5, []) != at_confidence(0.5, [])
+
+
 @pytest.mark.slow
 def test_report_from_a_tiny_run(tmp_path: Path) -> None:
     env = {**os.environ, "GIBLOSS_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
@@ -199,6 +213,7 @@ def test_report_from_a_tiny_run(tmp_path: Path) -> None:
     assert "**1. Does GIB regularisation change robustness?**" in answer
     assert "positive control fgsm_train:0.1" in answer
     assert "**2. Can it be told from a confidence regulariser?**" in answer
+    assert "seeds): ΔPGD" in answer and "matched in" in answer
     assert "**3. Gradient masking?**" in answer
     assert "**4. Does GIB complexity track robustness" in answer
     assert "without fgsm_train:0.1" in report
