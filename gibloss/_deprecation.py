@@ -30,6 +30,10 @@ def warn_renamed(old: str, new: str, stacklevel: int = 3) -> None:
     )
 
 
+#: Keyword-only parameters added after 0.1: never a positional value of an old call.
+_SINCE_0_2 = ("spec", "null")
+
+
 def keyword_only_since(func: F) -> F:
     """Accept, with a warning, positional values for ``func``'s keyword-only parameters.
 
@@ -42,9 +46,10 @@ def keyword_only_since(func: F) -> F:
         for p in sig.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
-    # `spec` came after 0.1: never a positional value
     keyword_only = [
-        p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY and p.name != "spec"
+        p.name
+        for p in sig.parameters.values()
+        if p.kind == p.KEYWORD_ONLY and p.name not in _SINCE_0_2
     ]
 
     @functools.wraps(func)

@@ -18,7 +18,13 @@ from typing import Any
 
 import torch
 
-from .estimators._gaussian import CellMoments, class_conditional_terms, terms_from_moments
+from .estimators._gaussian import (
+    CellMoments,
+    class_conditional_terms,
+    fill_constant_columns,
+    informative_columns,
+    terms_from_moments,
+)
 from .estimators.binning import BinningEstimator, partition_terms
 from .estimators.gcmi import copula_ranks
 from .soft_q import SoftQ
@@ -105,7 +111,7 @@ def gaussian_terms(
     if memory_decay > 0:
         opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct}
         return _memory_terms(g_all, q, memory, memory_decay, opts)
-    keep = g_all.std(dim=0) > 0
+    keep = informative_columns(g_all)
     zero = 0.0 * q.mass.sum()  # a zero that stays on the graph (backward gives zero grads)
     zeros = zero + q.mass.new_zeros(n_feat)
     n_keep = int(keep.sum())  # one synchronisation: constant columns carry no information
@@ -123,10 +129,12 @@ def gaussian_terms(
     )
     if n_keep == n_feat:
         return terms.whole, terms.single, terms.complement, {"shrunk_cells": terms.n_shrunk}
-    single = zeros.masked_scatter(keep, terms.single)
-    complement = zeros.masked_scatter(keep, terms.complement)
-    if n_feat > 1:
-        complement = torch.where(keep, complement, terms.whole.expand(n_feat))
-    return terms.whole, single, complement, {"shrunk_cells": terms.n_shrunk}
+    whole, single, complement = fill_constant_columns(
+        terms.whole,
+        zeros.masked_scatter(keep, terms.single),
+        zeros.masked_scatter(keep, terms.complement),
+        keep,
+    )
+    return whole, single, complement, {"shrunk_cells": terms.n_shrunk}
 
 

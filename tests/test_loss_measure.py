@@ -57,6 +57,62 @@ def test_measure_equals_the_forward_value_and_the_soft_gib(surrogate: str, pmi: 
         assert soft.settings["z_code"] == "soft"
 
 
+def _oracle_soft_binning(
+    x: np.ndarray, logits: np.ndarray, y: np.ndarray, bins: int, temperature: float, pmi: str
+) -> tuple[float, np.ndarray, np.ndarray, float]:
+    """The soft binning GIB terms written from their definition in plain numpy, sharing no code
+    with the package: uniform bins per feature over its range; soft memberships
+    ``m = softmax(z / T)``; the soft table ``P(h, c) = mean_j m_jc [y_j = h]`` and its ratio
+    ``r = P(h, c) / (P(h) P(c))``; the measure ``mu_j(y_j, c) ∝ m_jc f(r)``; then the plug-in
+    ``I(X_S; Q) = H(X_S) + H(Q) - H(X_S, Q)`` of the stochastic encoder for every subset."""
+    n, n_feat = x.shape
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    codes = np.clip(np.floor((x - lo) / (hi - lo) * bins), 0, bins - 1).astype(np.int64)
+    e = np.exp((logits - logits.max(axis=1, keepdims=True)) / temperature)
+    m = e / e.sum(axis=1, keepdims=True)
+    k = m.shape[1]
+    n_h = int(y.max()) + 1
+    p_hc = np.zeros((n_h, k))
+    np.add.at(p_hc, y, m / n)
+    r = p_hc / (p_hc.sum(axis=1, keepdims=True) * p_hc.sum(axis=0, keepdims=True))
+    f = {"ratio": r, "none": np.ones_like(r)}[pmi][y]  # (n, k): f(r(y_j, c))
+    mu = m * f
+    mu /= mu.sum()
+    q_index = y[:, None] * k + np.arange(k)[None, :]  # the Q cell (y_j, c) of each entry
+
+    def h(p: np.ndarray) -> float:
+        p = p[p > 0]
+        return float(-(p * np.log2(p)).sum())
+
+    def mi(cols: list[int]) -> float:
+        _, s = np.unique(codes[:, cols], axis=0, return_inverse=True)
+        s = s.reshape(-1)
+        joint = np.zeros((s.max() + 1, n_h * k))
+        np.add.at(joint, (np.repeat(s, k), q_index.reshape(-1)), mu.reshape(-1))
+        return h(joint.sum(axis=1)) + h(joint.sum(axis=0)) - h(joint.ravel())
+
+    single = np.array([mi([i]) for i in range(n_feat)])
+    comp = np.array([mi([j for j in range(n_feat) if j != i]) for i in range(n_feat)])
+    whole = mi(list(range(n_feat)))
+    return whole, single, comp, (single.sum() + comp.sum()) / (2 * n_feat)
+
+
+@pytest.mark.parametrize("pmi", ["ratio", "none"])
+def test_soft_binning_measure_equals_an_independent_numpy_computation(pmi: str) -> None:
+    x, logits, y = _data(seed=7)
+    for temperature in (2.0, 0.5):
+        measured = GIBLoss(estimator="binning", bins=5, pmi=pmi, temperature=temperature).measure(
+            x, logits, y
+        )
+        whole, single, comp, complexity = _oracle_soft_binning(
+            x, logits.numpy(), y.numpy(), 5, temperature, pmi
+        )
+        assert float(measured.whole) == pytest.approx(whole, abs=1e-9)
+        np.testing.assert_allclose(measured.single.numpy(), single, atol=1e-9)
+        np.testing.assert_allclose(measured.complement.numpy(), comp, atol=1e-9)
+        assert float(measured.complexity) == pytest.approx(complexity, abs=1e-9)
+
+
 @pytest.mark.parametrize("q", ["cell", "z"])
 @pytest.mark.parametrize("surrogate", list(SURROGATES))
 def test_measure_with_hard_memberships_is_the_exact_argmax_coded_gib(surrogate: str, q) -> None:

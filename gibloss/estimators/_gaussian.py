@@ -18,10 +18,14 @@ from ._discrete import MIN_MASS, entropy_bits, host_to_device
 
 __all__ = [
     "MIN_MASS",
+    "covariance_from_sums",
+    "fill_constant_columns",
     "gaussian_entropies",
+    "informative_columns",
     "shrunk_entropies_from_rows",
-    "terms_from_moments",
     "single_thread",
+    "terms_from_moments",
+    "unbiasing_factor",
     "weighted_covariances",
 ]
 
@@ -54,9 +58,9 @@ _CONST = 0.5 * (math.log(2 * math.pi) + 1.0)
 def weighted_covariances(g: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted covariances of ``g`` ``(n, d)`` under each weight column of ``w`` ``(n, C)``.
 
-    Each column is normalised to sum to one; the covariance is made unbiased with the effective
-    sample size ``n_eff = (sum w)^2 / sum w^2`` (Ince et al.'s ``n - 1`` for uniform weights).
-    Columns must have a mass above :data:`MIN_MASS` (callers drop lighter cells).
+    :func:`covariance_from_sums` of each column's sums (unbiased with the effective sample size
+    ``n_eff = (sum w)^2 / sum w^2``). Columns must have a mass above :data:`MIN_MASS` (callers
+    drop lighter cells).
 
     Returns
     -------
@@ -65,16 +69,32 @@ def weighted_covariances(g: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor
     n_effs : torch.Tensor
         ``(C,)``.
     """
-    mass = w.sum(dim=0)
-    wn = w / mass
-    n_eff = 1.0 / (wn * wn).sum(dim=0)
-    mean = wn.T @ g  # (C, d)
-    # E_w[g g^T] - mean mean^T: one batched GEMM, no (n, C, d) centred copy (copula-normalised
-    # data have unit scale, so the cancellation costs nothing measurable in float64)
-    second = (wn.T.unsqueeze(-1) * g.unsqueeze(0)).transpose(1, 2) @ g  # (C, d, d)
-    covs = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)
-    factor = torch.where(n_eff > 1, n_eff / (n_eff - 1).clamp_min(1e-12), torch.ones_like(n_eff))
-    return covs * factor[:, None, None], n_eff
+    # every column's sum w g g^T as one batched GEMM, no (n, C, d) centred copy (copula-
+    # normalised data have unit scale, so the cancellation costs nothing measurable in float64)
+    second = (w.T.unsqueeze(-1) * g.unsqueeze(0)).transpose(1, 2) @ g  # (C, d, d)
+    return covariance_from_sums(w.sum(dim=0), w.T @ g, second, (w * w).sum(dim=0))
+
+
+def unbiasing_factor(n_eff: torch.Tensor) -> torch.Tensor:
+    """``n_eff / (n_eff - 1)``: the factor that makes a weighted covariance unbiased (1 for
+    ``n_eff <= 1``)."""
+    return torch.where(n_eff > 1, n_eff / (n_eff - 1).clamp_min(1e-12), torch.ones_like(n_eff))
+
+
+def covariance_from_sums(
+    s0: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, w2: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unbiased weighted covariances and effective sizes from weighted sums: the one formula.
+
+    With ``s0 = sum w``, ``s1 = sum w g``, ``s2 = sum w g g^T`` and ``w2 = sum w^2`` over the rows
+    (any leading batch shape), the covariance is ``(s2 / s0 - mean mean^T) * n_eff / (n_eff - 1)``
+    with ``n_eff = s0^2 / w2`` (Ince et al.'s ``n - 1`` for uniform weights). The sums can be
+    those of one batch or accumulated over many (:class:`CellMoments`).
+    """
+    mean = s1 / s0.unsqueeze(-1)
+    cov = s2 / s0[..., None, None] - mean.unsqueeze(-1) * mean.unsqueeze(-2)
+    n_eff = s0 * s0 / w2
+    return cov * unbiasing_factor(n_eff)[..., None, None], n_eff
 
 
 def _biases(
@@ -242,8 +262,7 @@ def shrunk_entropies_from_rows(
     heavy = mass > MIN_MASS
     wn = torch.where(heavy, w / torch.where(heavy, mass, torch.ones_like(mass)), 0.0 * w)
     sq = (wn * wn).sum(dim=-2)
-    n_eff = 1.0 / torch.where(sq > 0, sq, torch.ones_like(sq))
-    factor = torch.where(n_eff > 1, n_eff / (n_eff - 1).clamp_min(1e-12), torch.ones_like(n_eff))
+    factor = unbiasing_factor(1.0 / torch.where(sq > 0, sq, torch.ones_like(sq)))
     mean = wn.transpose(-1, -2) @ g  # (..., C, d)
     centred = g.unsqueeze(-3) - mean.unsqueeze(-2)  # (..., C, r, d)
     scale = _sqrt0(wn.transpose(-1, -2) * factor.unsqueeze(-1))  # (..., C, r)
@@ -320,15 +339,11 @@ def _grouped_covariances(
     w = mass[idx_t] * valid.to(mass.dtype).unsqueeze(-1)
     m = w.sum(dim=1)  # (G, K)
     occ = m.detach() > MIN_MASS
-    wn = w / torch.where(occ, m, torch.ones_like(m)).unsqueeze(1)  # (G, r, K)
+    w = torch.where(occ.unsqueeze(1), w, valid.to(w.dtype).unsqueeze(-1))  # empty: uniform, finite
     gp = g[idx_t]  # (G, r, d)
-    n_eff = 1.0 / torch.where(occ, (wn * wn).sum(dim=1), torch.ones_like(m))
-    wt = wn.transpose(1, 2)  # (G, K, r)
-    mean = wt @ gp  # (G, K, d)
+    wt = w.transpose(1, 2)  # (G, K, r)
     second = (wt.unsqueeze(-1) * gp.unsqueeze(1)).transpose(-1, -2) @ gp.unsqueeze(1)
-    covs = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)  # (G, K, d, d)
-    factor = torch.where(n_eff > 1, n_eff / (n_eff - 1).clamp_min(1e-12), torch.ones_like(n_eff))
-    covs = covs * factor[..., None, None]
+    covs, n_eff = covariance_from_sums(wt.sum(dim=-1), wt @ gp, second, (wt * wt).sum(dim=-1))
     eye = torch.eye(d, dtype=covs.dtype, device=covs.device)
     covs = torch.where(occ[..., None, None], covs, eye)  # empty cells: a unit Gaussian, mass 0
     n_eff = torch.where(occ, n_eff, torch.full_like(n_eff, 2.0 * d + 10.0))
@@ -422,6 +437,39 @@ def class_conditional_terms(
     return _assemble(h_all, (hw, hs, hc), p_q, d, n_shrunk)
 
 
+def fill_constant_columns(
+    whole: torch.Tensor, single: torch.Tensor, complement: torch.Tensor, keep: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The terms of every column from those computed with the constant columns dropped.
+
+    ``single`` and ``complement`` are ``(d,)`` with the kept columns' terms in place (the dropped
+    entries are ignored); ``keep`` is ``(d,)`` bool, the columns that are not constant. A
+    constant column carries no information: its single term is 0 and its complement holds every
+    informative column, so its complement term is the whole's; with one kept column, that
+    column's complement is empty (0); with none, there is no information at all; with one column
+    in all, complements are 0. The one place where the exact Gaussian-copula estimator, the batch
+    loss and the memory loss fill what they dropped (no host synchronisation).
+    """
+    n_keep = keep.sum()
+    whole = torch.where(n_keep > 0, whole, torch.zeros_like(whole))
+    single = torch.where(keep, single, torch.zeros_like(single))
+    kept_comp = torch.where(n_keep > 1, complement, torch.zeros_like(complement))
+    comp = torch.where(keep, kept_comp, whole)
+    if keep.shape[0] == 1:
+        comp = torch.zeros_like(comp)
+    return whole, single, comp
+
+
+def informative_columns(g: torch.Tensor) -> torch.Tensor:
+    """``(d,)`` bool: the columns of copula-normalised rows ``g`` that are not constant.
+
+    The copula transform maps a constant column to zeros, so a column is informative when any of
+    its entries is non-zero; the memory's test (``sum w g^2 > 0`` over every row summed so far)
+    is the same criterion accumulated.
+    """
+    return (g != 0).any(dim=0)
+
+
 def _assemble(
     h_all: tuple[torch.Tensor, ...],
     h_cells: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -442,11 +490,8 @@ def _assemble(
     single = torch.minimum(h_all[1][0] - p_q @ hs, h_q).clamp_min(0.0)
     comp = torch.minimum(h_all[2][0] - p_q @ hc, h_q).clamp_min(0.0)
     if keep is not None:
-        n_keep = keep.sum()
-        whole = torch.where(n_keep > 0, whole, torch.zeros_like(whole))
-        single = torch.where(keep, single, torch.zeros_like(single))
-        comp = torch.where(keep, torch.where(n_keep > 1, comp, torch.zeros_like(comp)), whole)
-    if d == 1:
+        whole, single, comp = fill_constant_columns(whole, single, comp, keep)
+    elif d == 1:
         comp = torch.zeros_like(comp)
     return ClassConditionalTerms(whole, single, comp, h_q, n_shrunk)
 
@@ -506,20 +551,6 @@ class CellMoments:
         return CellMoments(*(t.to(dtype) for t in self.astuple()))
 
 
-def _covariance(
-    s0: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, w2: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unbiased weighted covariances and effective sizes from sums.
-
-    The same estimate as :func:`weighted_covariances`, from sums that can be accumulated.
-    """
-    mean = s1 / s0.unsqueeze(-1)
-    cov = s2 / s0[..., None, None] - mean.unsqueeze(-1) * mean.unsqueeze(-2)
-    n_eff = s0 * s0 / w2
-    factor = torch.where(n_eff > 1, n_eff / (n_eff - 1).clamp_min(1e-12), torch.ones_like(n_eff))
-    return cov * factor[..., None, None], n_eff
-
-
 def terms_from_moments(
     moments: CellMoments,
     *,
@@ -542,13 +573,13 @@ def terms_from_moments(
     s2_all = s2.sum(dim=0)
     keep = torch.diagonal(s2_all.detach()) > 0  # sum w g^2 = 0: the column is 0 in every row
     opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct, "keep": keep}
-    cov_all, neff_all = _covariance(total, s1.sum(dim=0), s2_all, r2)
+    cov_all, neff_all = covariance_from_sums(total, s1.sum(dim=0), s2_all, r2)
     h_all = gaussian_entropies(cov_all[None], neff_all[None], **opts)
     # Empty cells stay in place with the moments of a unit Gaussian of ample size and zero
     # mass: finite entropies that weigh nothing, and no data-dependent shape.
     eye = torch.eye(d, dtype=s2.dtype, device=s2.device)
     one = torch.ones_like(s0)
-    covs, n_effs = _covariance(
+    covs, n_effs = covariance_from_sums(
         torch.where(occ, s0, one),
         torch.where(occ[:, None], s1, 0.0 * s1),
         torch.where(occ[:, None, None], s2, eye.expand_as(s2)),

@@ -9,7 +9,13 @@ import numpy as np
 import torch
 
 from ._discrete import row_codes
-from ._gaussian import class_conditional_terms, gaussian_entropies, single_thread
+from ._gaussian import (
+    class_conditional_terms,
+    fill_constant_columns,
+    gaussian_entropies,
+    informative_columns,
+    single_thread,
+)
 from .base import Estimator, FeatureTerms, effective_size, uniform_if_none
 from .binning import BinningEstimator
 
@@ -219,11 +225,11 @@ class GaussianCopulaEstimator(Estimator):
         n, n_feat = x.shape
         w = uniform_if_none(n, weights)
         g = self._prepare(x)
-        keep = g.std(axis=0) > 0
-        single = np.zeros(n_feat)
-        complement = np.zeros(n_feat)
+        keep_t = informative_columns(torch.as_tensor(g))
+        keep = keep_t.numpy()
         if not keep.any():
-            return FeatureTerms(0.0, single, complement, {"constant_features": ~keep})
+            zeros = np.zeros(n_feat)
+            return FeatureTerms(0.0, zeros, zeros.copy(), {"constant_features": ~keep})
         gk = g[:, keep]
         if target.dtype.kind in "iu":
             # The Gaussian-copula GIB terms: the one implementation the surrogate also uses,
@@ -255,16 +261,16 @@ class GaussianCopulaEstimator(Estimator):
             whole = hx[0] + ht - hxt[0]
             s = hx[1] + ht - h_single_t
             cpl = hx[2] + ht - hxt[2][:d]
-            if d == 1:
-                cpl = np.array([0.0])
             diag = {"constant_features": ~keep}
+        single = np.zeros(n_feat)
+        complement = np.zeros(n_feat)
         single[keep] = np.maximum(s, 0.0)
-        if gk.shape[1] == 1:
-            complement[keep] = 0.0
-        else:
-            complement[keep] = np.maximum(cpl, 0.0)
-        # a dropped (constant) feature's complement is the whole of the informative columns
-        complement[~keep] = max(whole, 0.0)
-        if n_feat == 1:
-            complement[:] = 0.0
+        complement[keep] = np.maximum(cpl, 0.0)
+        filled = fill_constant_columns(
+            torch.tensor(max(float(whole), 0.0), dtype=torch.float64),
+            torch.as_tensor(single),
+            torch.as_tensor(complement),
+            keep_t,
+        )
+        whole, single, complement = (t.numpy() for t in filled)
         return FeatureTerms(max(float(whole), 0.0), single, complement, diag)
