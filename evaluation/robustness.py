@@ -21,9 +21,8 @@ gradient-free Square attack at the key budget on a subset. It writes:
   3. is a gain real or gradient masking: a gain under FGSM/PGD that Square does not confirm.
 
   Then the tables: mean and 95 % interval over seeds per setting, with the mean max-p on the
-  held-out set; each setting minus plain, paired by seed; GIB settings minus the confidence
-  regularisers; and whether complexity tracks robustness, as Pearson and partial correlations
-  with the output confidence as covariate.
+  held-out set; each setting minus plain, paired by seed; and whether complexity tracks
+  robustness, as Pearson and partial correlations with the output confidence as covariate.
 
 Usage::
 
@@ -289,11 +288,12 @@ def matched_effect(
     interval over the matched seeds, and their number.
     """
     refs = (["plain"] if "plain" in ev.settings else []) + reference
+    per_ref = [list(zip(ev.conf_of(r), ev.series(r, "pgd", e), strict=True)) for r in refs]
     conf, pgd = ev.conf_of(setting), ev.series(setting, "pgd", e)
-    diffs = []
-    for i in range(len(ev.seeds)):
-        points = [(ev.conf_of(r)[i], ev.series(r, "pgd", e)[i]) for r in refs]
-        diffs.append(pgd[i] - at_confidence(conf[i], points))
+    diffs = [
+        pgd[i] - at_confidence(conf[i], [points[i] for points in per_ref])
+        for i in range(len(ev.seeds))
+    ]
     finite = [d for d in diffs if math.isfinite(d)]
     if not finite:
         return (math.nan, math.nan, math.nan), 0

@@ -23,13 +23,13 @@ from .estimators.base import FeatureTerms
 from .results import IBResult
 
 __all__ = [
-    "check_null",
     "entropy",
     "ib",
     "input_row_codes",
     "mutual_information",
     "null_mi",
     "null_terms",
+    "resolve_null",
     "subtract_null",
     "synergy",
 ]
@@ -122,8 +122,13 @@ def null_mi(
     return -miller_madow(est.codes(a)[0], est.codes(b)[0], weights)  # type: ignore[attr-defined]
 
 
-def check_null(null: int, bias_correction: str) -> None:
-    """Validate ``null`` (shuffles of a null reported beside plug-in values)."""
+def resolve_null(null: int, bias_correction: str, n_shuffles: int) -> tuple[str, int]:
+    """Validate ``null`` and say which null a call computes: ``(how, shuffles)``.
+
+    ``null = k > 0`` is a shuffled null of ``k`` permutations reported beside the plug-in
+    values; otherwise the null is the ``bias_correction``'s own (``"none"``: no null) with
+    ``n_shuffles`` permutations. Both at once is an error.
+    """
     if not isinstance(null, int) or isinstance(null, bool) or null < 0:
         raise ValueError(f"`null` must be a non-negative integer, got {null!r}")
     if null and bias_correction != "none":
@@ -132,6 +137,7 @@ def check_null(null: int, bias_correction: str) -> None:
             f"bias_correction={bias_correction!r} the values are corrected and "
             "diagnostics['null'] already holds what was subtracted: pass one or the other"
         )
+    return ("shuffle", null) if null else (bias_correction, n_shuffles)
 
 
 def entropy(
@@ -356,7 +362,7 @@ def ib(
     """
     est = get_estimator(estimator, **options)
     check_bias_correction(bias_correction, n_shuffles, est.discrete)
-    check_null(null, bias_correction)
+    how, shuffles = resolve_null(null, bias_correction, n_shuffles)
     check_n_boot(n_boot, level)
     xa, ta, ya = as_array(x, "x"), as_array(t, "t"), as_array(y, "y")
     n = check_same_length(x=xa, t=ta, y=ya)
@@ -371,10 +377,9 @@ def ib(
         t_codes, k_t = est.codes(ta)
         ta = t_codes[:, None]
         diagnostics["unique_row_fraction"] = k_t / n
-    opts = ("shuffle" if null else bias_correction, null or n_shuffles, random_state)
-    null_c = null_mi(est, ta, xa, w, *opts)  # permutes X against T
-    null_p = null_mi(est, ta, ya, w, *opts)  # permutes Y against T
-    if opts[0] != "none":
+    null_c = null_mi(est, ta, xa, w, how, shuffles, random_state)  # permutes X against T
+    null_p = null_mi(est, ta, ya, w, how, shuffles, random_state)  # permutes Y against T
+    if how != "none":
         diagnostics["null"] = {"complexity": null_c, "prediction": null_p}
     if null:  # reported beside the plug-in values, not subtracted from them
         null_c = null_p = 0.0

@@ -20,7 +20,7 @@ from .bias import check_bias_correction, miller_madow, permutations, shuffled_me
 from .bootstrap import bootstrap_counts, check_n_boot, percentile_interval
 from .estimators import Estimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
-from .information import check_null, null_terms, subtract_null
+from .information import null_terms, resolve_null, subtract_null
 from .pmi import (
     PMI_MODES,
     Q_KINDS,
@@ -282,7 +282,7 @@ def gib(
     if auto:
         z_code = default_z_code(est)
     check_bias_correction(bias_correction, n_shuffles, est.discrete)
-    check_null(null, bias_correction)
+    how, shuffles = resolve_null(null, bias_correction, n_shuffles)  # what the null is
     check_n_boot(n_boot, level)
     if n_boot and sampling != "weighted":
         raise ValueError(f"`n_boot` needs sampling='weighted', got sampling={sampling!r}")
@@ -322,8 +322,6 @@ def gib(
     qv = build_q(za, y, pmi=pmi, z_code=z_code, q=q, bins=z_bins, task=task)
     kz, ky = int(qv.z_codes.max()) + 1, int(qv.y_codes.max()) + 1
     prediction = plugin_mi(qv.z_codes, kz, qv.y_codes, ky)
-    how = "shuffle" if null else bias_correction  # what the null is
-    shuffles = null or n_shuffles
     subtract = bias_correction != "none"  # a correction; else the null is reported beside
     nulls: dict[str, Any] = {}
     if how == "shuffle":

@@ -272,5 +272,4 @@ class GaussianCopulaEstimator(Estimator):
             torch.as_tensor(complement),
             keep_t,
         )
-        whole, single, complement = (t.numpy() for t in filled)
-        return FeatureTerms(max(float(whole), 0.0), single, complement, diag)
+        return FeatureTerms(float(filled[0]), filled[1].numpy(), filled[2].numpy(), diag)
