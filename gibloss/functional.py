@@ -1,7 +1,7 @@
 """Differentiable GIB complexity, in the style of ``torch.nn.functional``.
 
 The GIB complexity ``(1/(2 beta N)) sum_i [I(X^{-i}; Q) + I(X^i; Q)]`` of the stochastic encoder
-``Q ~ softmax(z / temperature)`` (:mod:`gibloss.soft_q`), with gradient through the model
+``Q ~ softmax(z / temperature)`` (:mod:`gibloss.q`), with gradient through the model
 outputs only, from one of two surrogates (:mod:`gibloss.surrogates`): soft binning or the
 Gaussian copula. The features are data: their bin codes, row identities, copula ranks and
 reductions carry no gradient. What is computed is a :class:`gibloss.spec.GIBSpec`
@@ -36,8 +36,8 @@ from ._validation import (
 from .distributed import gather_batch
 from .estimators._discrete import entropy_bits, host_to_device
 from .estimators._gaussian import CellMoments
+from .q import SoftQ, check_targets, soft_q
 from .results import GIBTerms
-from .soft_q import SoftQ, check_targets, soft_q
 from .spec import DIFFERENTIABLE, VARIANTS, GIBSpec, as_spec
 from .surrogates import binning_terms, gaussian_terms
 

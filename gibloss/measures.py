@@ -1,9 +1,10 @@
 """The Generalized Information Bottleneck of the paper, exactly: :func:`gib` (Eq. 5, and the
 sum-versus-whole Eq. 17).
 
-Q is built by :func:`gibloss.pmi.build_q` (hard codes) and its ``2N + 1`` terms come from the
-estimator interface with the corrections of :mod:`gibloss.information`; ``z_code="soft"`` is the
-differentiable core (:func:`gibloss.functional.gib_terms`) evaluated without gradient, so that
+Q is built by the one Q builder (:func:`gibloss.q.code_q`): with hard codes of Z
+(:func:`gibloss.build_q`) its ``2N + 1`` terms come from the estimator interface with the
+corrections of :mod:`gibloss.information`; with soft memberships (``z_code="soft"``) from the
+differentiable core (:func:`gibloss.functional.gib_terms`) without gradient, so that
 ``gib(..., spec=spec)`` and ``GIBLoss(spec=spec).measure`` are one computation.
 """
 
@@ -21,15 +22,7 @@ from .bootstrap import bootstrap_counts, check_n_boot, percentile_interval
 from .estimators import Estimator, get_estimator
 from .estimators._discrete import plugin_entropy, plugin_mi
 from .information import null_terms, resolve_null, subtract_null
-from .pmi import (
-    PMI_MODES,
-    Q_KINDS,
-    Z_CODES,
-    binary_logits,
-    build_q,
-    output_confidence,
-    pmi_mass,
-)
+from .pmi import PMI_MODES, Q_KINDS, Z_CODES, build_q, pmi_mass
 from .results import GIBResult
 from .spec import GIBSpec, as_spec
 
@@ -311,11 +304,19 @@ def gib(
                 task=task,
                 **relaxed[1],
             )
-        return _labels_or_not(_soft_gib(x, z, y, spec), labelled)
+        from .functional import gib_terms  # the differentiable core, without gradient
+
+        xa, za = as_array(x, "x"), as_array(z, "z")
+        check_same_length(x=xa, z=za)
+        if za.dtype.kind != "f":
+            raise TypeError(f"`z` must hold float outputs for z_code='soft', got dtype {za.dtype}")
+        ys = y if isinstance(y, torch.Tensor) else torch.as_tensor(as_array(y, "y"))
+        with torch.no_grad():
+            terms = gib_terms(xa, torch.as_tensor(za), ys, spec, gather=False, null=False)
+        settings = {**spec.as_dict(), "sampling": "weighted"}
+        return _labels_or_not(GIBResult.from_terms(terms, settings), labelled)
     xa = as_array(x, "x")
     za = as_array(z, "z")
-    if z_code != "binned":
-        za, y = binary_logits(za, y, task)
     if auto:
         _check_predictions(za, y)
     check_same_length(x=xa, z=za)
@@ -371,7 +372,6 @@ def gib(
     }
     diagnostics = {
         "h_q": plugin_entropy(qs, w),
-        **(output_confidence(za, z_bins) if z_code != "binned" else {}),
         **qv.diagnostics,
         **terms.diagnostics,
     }
@@ -446,29 +446,3 @@ def _bootstrap_gib(
         },
         "mean": {"prediction": float(prediction.mean()), "complexity": float(complexity.mean())},
     }
-
-
-def _soft_gib(x: Any, z: Any, y: Any, spec: GIBSpec) -> GIBResult:
-    """``gib(..., z_code="soft")``: the differentiable core evaluated without gradient."""
-    from .functional import gib_terms
-
-    xa = as_array(x, "x")
-    za = as_array(z, "z")
-    check_same_length(x=xa, z=za)
-    if za.dtype.kind not in "f":
-        raise TypeError(f"`z` must hold float outputs for z_code='soft', got dtype {za.dtype}")
-    ya = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
-    outputs = torch.as_tensor(za[:, 0] if za.shape[1] == 1 else za)
-    with torch.no_grad():
-        terms = gib_terms(xa, outputs, torch.as_tensor(ya), spec, gather=False, null=False)
-    settings = {**spec.as_dict(), "sampling": "weighted"}
-    return GIBResult(
-        prediction=float(terms.prediction),
-        complexity=float(terms.complexity),
-        objective=float(terms.prediction - terms.complexity),
-        single=terms.single.cpu().numpy(),
-        complement=terms.complement.cpu().numpy(),
-        whole=float(terms.whole),
-        settings=settings,
-        diagnostics={"h_q": float(terms.h_q)},
-    )

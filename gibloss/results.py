@@ -84,6 +84,21 @@ class GIBResult:
         """A JSON-serialisable dictionary (arrays become lists)."""
         return jsonable(asdict(self))
 
+    @classmethod
+    def from_terms(cls, terms: GIBTerms, settings: dict[str, Any]) -> GIBResult:
+        """The values of one differentiable evaluation (detached, on the host) as a result."""
+        prediction = float(terms.prediction)
+        return cls(
+            prediction=prediction,
+            complexity=float(terms.complexity),
+            objective=prediction - float(terms.complexity),
+            single=terms.single.detach().cpu().numpy(),
+            complement=terms.complement.detach().cpu().numpy(),
+            whole=float(terms.whole),
+            settings=settings,
+            diagnostics={"h_q": float(terms.h_q)},
+        )
+
 
 @dataclass
 class IBResult:

@@ -38,7 +38,7 @@ import numpy as np
 from ._validation import check_task
 from .estimators import ESTIMATORS as EXACT_ESTIMATORS
 from .estimators import resolve_name
-from .pmi import PMI_MODES, Q_KINDS, Z_CODES
+from .q import PMI_MODES, Q_KINDS, Z_CODES
 
 __all__ = ["DIFFERENTIABLE", "GIBSpec", "VARIANTS", "Z_CODINGS", "as_spec"]
 

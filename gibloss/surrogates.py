@@ -27,7 +27,7 @@ from .estimators._gaussian import (
 )
 from .estimators.binning import BinningEstimator, partition_terms
 from .estimators.gcmi import copula_ranks
-from .soft_q import SoftQ
+from .q import SoftQ
 
 __all__ = ["binning_terms", "gaussian_terms"]
 

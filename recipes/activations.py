@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from accelerate.utils import set_seed
 
 import gibloss
 from gibloss._recipes.data import tishby_12bit
@@ -26,7 +27,6 @@ from gibloss._recipes.experiment import (
     compression_sentence,
     gib_readings,
     recipe_parser,
-    train_monitored,
 )
 from gibloss._recipes.models import mlp
 
@@ -53,30 +53,32 @@ def main() -> None:
     args = parser.parse_args()
     recipe = Recipe("activations", args, PAPER, QUICK)
     recipe.start()  # output folder, config.json (a fresh run clears old records)
-    cfg = recipe.config
+    cfg, accelerator = recipe.config, recipe.accelerator
     data = tishby_12bit(args.data_file)
     recipe.log(f"[activations] data: {data.description}")
+    x, y = data.x_train.to(accelerator.device), data.y_train.to(accelerator.device)
     # mlp() alternates Linear and activation modules: with L = len(sizes) - 1 Linear layers the
     # last hidden activation is module 2 (L - 1) - 1 (module 9 of the 12-10-7-5-4-3-2 net)
     last_hidden = 2 * (len(cfg["sizes"]) - 2) - 1
     for act in cfg["activations"]:
         for seed in cfg["seeds"]:
-            train_monitored(
-                recipe,
-                tag=f"{act}_seed{seed}",
-                run=f"{act}/seed{seed}",
-                make_model=lambda act=act: mlp(cfg["sizes"], act),
-                make_optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=cfg["lr"]),
-                x=data.x_train,
-                y=data.y_train,
-                epochs=cfg["epochs"],
-                batch_size=cfg["batch_size"],
-                batch_loss=lambda m, b: F.cross_entropy(m(b["x"]), b["y"]),
-                probe=(data.x_train, data.y_train),
-                monitor_kwargs={"layers": [str(last_hidden)], "bins": cfg["bins"]},
-                measure_every=cfg["measure_every"],
-                seed=seed,
-            )
+            run, tag = f"{act}/seed{seed}", f"{act}_seed{seed}"
+            set_seed(seed)
+            model = mlp(cfg["sizes"], act)
+            optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+            accelerator.free_memory()  # the checkpoint holds this run's model and optimiser
+            model, optimizer = accelerator.prepare(model, optimizer)
+            start = recipe.resume_run(tag, run, cfg["epochs"])  # 0 unless --resume
+            monitor = recipe.monitor(model, (data.x_train, data.y_train), run, resume=start > 0,
+                                     layers=[str(last_hidden)], bins=cfg["bins"])
+            for epoch in recipe.progress(range(start, cfg["epochs"]), desc=run):
+                model.train()
+                for idx in recipe.batches(len(x), cfg["batch_size"], seed, epoch):
+                    loss = F.cross_entropy(model(x[idx]), y[idx])
+                    optimizer.zero_grad()
+                    accelerator.backward(loss)
+                    optimizer.step()
+                recipe.end_epoch(monitor, tag, epoch, cfg["epochs"], cfg["measure_every"])
     if not recipe.is_main:
         return
     records = gibloss.read_records(recipe.metrics_path)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate.utils import set_seed
 
 import gibloss
 import gibloss.records
 from gibloss._recipes.data import mnist
-from gibloss._recipes.experiment import Recipe, recipe_parser, train_monitored
+from gibloss._recipes.experiment import Recipe, recipe_parser
 from gibloss._recipes.models import mlp
 
 PAPER = {
@@ -59,37 +60,39 @@ def main() -> None:
     args = parser.parse_args()
     recipe = Recipe("adversarial_mnist", args, PAPER, QUICK)
     recipe.start()  # output folder, config.json (a fresh run clears old records)
-    cfg = recipe.config
+    cfg, accelerator = recipe.config, recipe.accelerator
     data = mnist(args.data_dir)
     recipe.log(f"[adversarial_mnist] data: {data.description}")
     x = data.x_train.flatten(1)
-    n_in = x.shape[1]
-    sizes = [n_in, *cfg["hidden"], 10]
+    sizes = [x.shape[1], *cfg["hidden"], 10]
     last_hidden = str(2 * len(cfg["hidden"]) - 1)  # the tanh after the last 20-unit layer
     probe = (x[: cfg["probe_size"]], data.y_train[: cfg["probe_size"]])
+    x, y = x.to(accelerator.device), data.y_train.to(accelerator.device)
     test = {}
     for eps in cfg["eps"]:
         for seed in cfg["seeds"]:
-            model = train_monitored(
-                recipe,
-                tag=f"eps{eps}_seed{seed}",
-                run=f"eps={eps}/seed{seed}",
-                make_model=lambda: mlp(sizes, "tanh"),
-                make_optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=cfg["lr"]),
-                x=x,
-                y=data.y_train,
-                epochs=cfg["epochs"],
-                batch_size=cfg["batch_size"],
-                batch_loss=lambda m, b, eps=eps: fgsm_loss(m, b["x"], b["y"], eps),
-                probe=probe,
-                monitor_kwargs={"layers": [last_hidden], "bins": cfg["bins"],
-                                "features": probe[0]},
-                measure_every=cfg["measure_every"],
-                seed=seed,
-            )
+            run, tag = f"eps={eps}/seed{seed}", f"eps{eps}_seed{seed}"
+            set_seed(seed)
+            model = mlp(sizes, "tanh")
+            optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+            accelerator.free_memory()  # the checkpoint holds this run's model and optimiser
+            model, optimizer = accelerator.prepare(model, optimizer)
+            start = recipe.resume_run(tag, run, cfg["epochs"])  # 0 unless --resume
+            monitor = recipe.monitor(model, probe, run, resume=start > 0, layers=[last_hidden],
+                                     bins=cfg["bins"], features=probe[0])
+            # -- FGSM training: each batch's adversarial rows from the current weights ------
+            for epoch in recipe.progress(range(start, cfg["epochs"]), desc=run):
+                model.train()
+                for idx in recipe.batches(len(x), cfg["batch_size"], seed, epoch):
+                    loss = fgsm_loss(model, x[idx], y[idx], eps)
+                    optimizer.zero_grad()
+                    accelerator.backward(loss)
+                    optimizer.step()
+                recipe.end_epoch(monitor, tag, epoch, cfg["epochs"], cfg["measure_every"])
             with torch.no_grad():
-                acc = (model.cpu()(data.x_test.flatten(1)).argmax(1) == data.y_test).float()
-            test[f"eps={eps}/seed{seed}"] = float(acc.mean())
+                net = accelerator.unwrap_model(model).cpu()
+                acc = (net(data.x_test.flatten(1)).argmax(1) == data.y_test).float()
+            test[run] = float(acc.mean())
     if not recipe.is_main:
         return
     records = gibloss.read_records(recipe.metrics_path)

@@ -24,11 +24,12 @@ import json
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate.utils import set_seed
 from scipy.stats import pearsonr
 
 import gibloss
 from gibloss._recipes.data import cifar10
-from gibloss._recipes.experiment import Recipe, recipe_parser, train_monitored
+from gibloss._recipes.experiment import Recipe, recipe_parser
 from gibloss._recipes.models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, crop_flip
 
 PAPER = {
@@ -67,34 +68,48 @@ def main() -> None:
     args = parser.parse_args()
     recipe = Recipe("augmentation_synergy", args, PAPER, QUICK)
     recipe.start()  # output folder, config.json (a fresh run clears old records)
-    cfg = recipe.config
+    cfg, accelerator = recipe.config, recipe.accelerator
     data = cifar10(args.data_dir).subset(cfg["n_train"])
     recipe.log(f"[augmentation_synergy] data: {data.description}")
     probe = (data.x_train[: cfg["probe_size"]], data.y_train[: cfg["probe_size"]])
     kpca = gibloss.KernelPCAReducer(cfg["kpca_components"], gamma=1.0 / probe[0][0].numel())
     features = kpca.fit_transform(probe[0])
+    x = data.x_train.to(accelerator.device)
 
-    def sgd(m: torch.nn.Module) -> torch.optim.Optimizer:
-        return torch.optim.SGD(m.parameters(), lr=cfg["lr"], momentum=0.9, weight_decay=5e-4)
-
-    def sched(o: torch.optim.Optimizer):
-        return torch.optim.lr_scheduler.MultiStepLR(o, milestones=cfg["milestones"], gamma=0.1)
+    def fit(depth: int, seed: int, run: str, targets: torch.Tensor,
+            probe: tuple[torch.Tensor, torch.Tensor], every: int, augment: bool,
+            **monitor_options) -> torch.nn.Module:
+        """Train a ResNet of ``depth`` on ``targets`` (labels, or a teacher's probabilities:
+        the loss is the cross-entropy with either), with crops and flips if ``augment``."""
+        tag = run.replace("/", "_")
+        set_seed(seed)
+        model = Normalized(cifar_resnet(depth), CIFAR10_MEAN, CIFAR10_STD)
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=0.9,
+                                    weight_decay=5e-4)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg["milestones"], 0.1)
+        accelerator.free_memory()  # the checkpoint holds this run's objects only
+        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+        start = recipe.resume_run(tag, run, cfg["epochs"])  # 0 unless --resume
+        monitor = recipe.monitor(model, probe, run, resume=start > 0, layers=[],
+                                 features=features, bins=cfg["bins"], **monitor_options)
+        t = targets.to(accelerator.device)
+        for epoch in recipe.progress(range(start, cfg["epochs"]), desc=run):
+            model.train()
+            crops = torch.Generator().manual_seed(seed * 7919 + epoch)  # fixed by the epoch
+            for idx in recipe.batches(len(x), cfg["batch_size"], seed, epoch):
+                images = crop_flip(x[idx], crops) if augment else x[idx]
+                loss = F.cross_entropy(model(images), t[idx])
+                optimizer.zero_grad()
+                accelerator.backward(loss)
+                optimizer.step()
+            scheduler.step()
+            recipe.end_epoch(monitor, tag, epoch, cfg["epochs"], every)
+        return accelerator.unwrap_model(model)
 
     rows = []
     for depth in cfg["depths"]:
         for seed in cfg["seeds"]:
-            def make(depth=depth):
-                return Normalized(cifar_resnet(depth), CIFAR10_MEAN, CIFAR10_STD)
-
-            common = dict(make_model=make, make_optimizer=sgd, make_scheduler=sched,
-                          epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=seed)
-            teacher = train_monitored(
-                recipe, tag=f"teacher{depth}_seed{seed}", run=f"teacher{depth}/seed{seed}",
-                x=data.x_train, y=data.y_train, augment=crop_flip,
-                batch_loss=lambda m, b: F.cross_entropy(m(b["x"]), b["y"]), probe=probe,
-                monitor_kwargs={"layers": [], "features": features, "bins": cfg["bins"]},
-                **common,
-            )
+            teacher = fit(depth, seed, f"teacher{depth}/seed{seed}", data.y_train, probe, 1, True)
             teacher = teacher.to(recipe.device).eval()
             gen = torch.Generator().manual_seed(10_000 + seed)
             with torch.no_grad():
@@ -102,15 +117,10 @@ def main() -> None:
                     F.softmax(teacher(crop_flip(b, gen).to(recipe.device)), 1).cpu()
                     for b in data.x_train.split(500)
                 ])
-            student = train_monitored(
-                recipe, tag=f"student{depth}_seed{seed}", run=f"student{depth}/seed{seed}",
-                x=data.x_train, y=soft,
-                batch_loss=lambda m, b: -(b["y"] * F.log_softmax(m(b["x"]), 1)).sum(1).mean(),
-                probe=(probe[0], soft[: cfg["probe_size"]].argmax(1)),
-                monitor_kwargs={"layers": [], "features": features, "bins": cfg["bins"],
-                                "conventions": ("per_call",)},
-                measure_every=max(1, cfg["epochs"] - 1), **common,
-            )
+            # the student learns the teacher's probabilities on un-augmented images
+            student = fit(depth, seed, f"student{depth}/seed{seed}", soft,
+                          (probe[0], soft[: cfg["probe_size"]].argmax(1)),
+                          max(1, cfg["epochs"] - 1), False, conventions=("per_call",))
             student = student.to(recipe.device).eval()
             with torch.no_grad():
                 ce_bits = float(torch.cat([

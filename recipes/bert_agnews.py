@@ -25,6 +25,7 @@ import os
 
 import torch
 import torch.nn.functional as F
+from accelerate.utils import set_seed
 from torch import nn
 
 import gibloss
@@ -34,7 +35,6 @@ from gibloss._recipes.experiment import (
     compression_counts,
     gib_readings,
     recipe_parser,
-    train_monitored,
 )
 
 PAPER = {
@@ -173,37 +173,53 @@ def main() -> None:
     notes = [n for n in (data.description if data.standin else None, model_note) if n]
     for n in notes:
         recipe.log(f"[bert_agnews] {n}")
-    probe_n = cfg["probe_size"]
-    common = dict(batch_size=cfg["batch_size"], measure_per_epoch=cfg["measure_per_epoch"],
-                  make_optimizer=lambda m: torch.optim.AdamW(
-                      m.parameters(), lr=lr, weight_decay=cfg["weight_decay"]),
-                  batch_loss=lambda m, b: F.cross_entropy(m(b["x"]), b["y"]))
-    monitor = {"layers": [], "features": data.x_train[:probe_n].numpy(), "bins": cfg["bins"],
-               "conventions": ("per_call",), "batch_size": 256}
+    probe_n, k = cfg["probe_size"], cfg["measure_per_epoch"]
+    x = data.x_train.to(recipe.device)
+    accelerator = recipe.accelerator
+
+    def fit(run: str, seed: int, targets: torch.Tensor, epochs: int, offset: int = 0,
+            state: dict | None = None) -> nn.Module:
+        """Fine-tune (from ``state``, else the loaded weights) on ``targets`` for ``epochs``,
+        measured ``k`` times an epoch at evenly spaced batches (record epochs
+        ``offset + epoch + j / k``); return the model."""
+        tag = run.replace("/", "_").replace("unlearning+", "")
+        set_seed(seed)
+        model = make_model()
+        if state is not None:
+            model.load_state_dict(state)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr,
+                                      weight_decay=cfg["weight_decay"])
+        accelerator.free_memory()  # the checkpoint holds this run's model and optimiser
+        model, optimizer = accelerator.prepare(model, optimizer)
+        start = recipe.resume_run(tag, run, epochs)  # 0 unless --resume
+        probe = (data.x_train[:probe_n], targets[:probe_n])
+        monitor = recipe.monitor(model, probe, run, resume=start > 0, layers=[],
+                                 features=data.x_train[:probe_n].numpy(), bins=cfg["bins"],
+                                 conventions=("per_call",), batch_size=256)
+        y = targets.to(recipe.device)
+        for epoch in recipe.progress(range(start, epochs), desc=run):
+            model.train()
+            batches = recipe.batches(len(x), cfg["batch_size"], seed, epoch)
+            marks = {round((j + 1) * len(batches) / k) - 1: (j + 1) / k for j in range(k)}
+            for b, idx in enumerate(batches):
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                optimizer.zero_grad()
+                accelerator.backward(loss)
+                optimizer.step()
+                if b in marks:  # measured inside the epoch, then back to training
+                    monitor.measure(epoch=offset + epoch + marks[b], step=b)
+                    model.train()
+            recipe.end_epoch(monitor, tag, epoch, epochs, measure=False)
+        return accelerator.unwrap_model(model)
+
     for seed in cfg["seeds"]:
-        probe = (data.x_train[:probe_n], data.y_train[:probe_n])
-        train_monitored(recipe, tag=f"standard_seed{seed}", run=f"standard/seed{seed}",
-                        make_model=make_model, x=data.x_train, y=data.y_train,
-                        epochs=cfg["epochs"], probe=probe, monitor_kwargs=monitor, seed=seed,
-                        **common)
+        fit(f"standard/seed{seed}", seed, data.y_train, cfg["epochs"])
         g = torch.Generator().manual_seed(seed)
         shuffled = data.y_train[torch.randperm(len(data.y_train), generator=g)]
-        unlearned = train_monitored(
-            recipe, tag=f"unlearn_seed{seed}", run=f"unlearn/seed{seed}", make_model=make_model,
-            x=data.x_train, y=shuffled, epochs=cfg["unlearn_epochs"],
-            probe=(data.x_train[:probe_n], shuffled[:probe_n]), monitor_kwargs=monitor,
-            seed=seed, **common)
-        state = {k: v.detach().clone() for k, v in unlearned.state_dict().items()}
-
-        def from_unlearned(state=state) -> nn.Module:
-            m = make_model()
-            m.load_state_dict(state)
-            return m
-
-        train_monitored(recipe, tag=f"finetune_seed{seed}", run=f"unlearning+finetune/seed{seed}",
-                        make_model=from_unlearned, x=data.x_train, y=data.y_train,
-                        epochs=cfg["epochs"], probe=probe, monitor_kwargs=monitor, seed=seed,
-                        epoch_offset=cfg["unlearn_epochs"], **common)
+        unlearned = fit(f"unlearn/seed{seed}", seed, shuffled, cfg["unlearn_epochs"])
+        state = {name: v.detach().clone() for name, v in unlearned.state_dict().items()}
+        fit(f"unlearning+finetune/seed{seed}", seed, data.y_train, cfg["epochs"],
+            offset=cfg["unlearn_epochs"], state=state)
     if not recipe.is_main:
         return
     records = gibloss.read_records(recipe.metrics_path)

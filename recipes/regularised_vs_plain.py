@@ -43,8 +43,8 @@ import torch.nn.functional as F
 from accelerate.utils import set_seed
 
 import gibloss
-from gibloss import GIBLoss, InformationPlaneMonitor
-from gibloss._recipes.experiment import Recipe, epoch_batches, recipe_parser
+from gibloss import GIBLoss
+from gibloss._recipes.experiment import Recipe, recipe_parser
 from gibloss._recipes.models import crop_flip
 from gibloss._recipes.study import KINDS, build_model, ib_layer, load, parse_setting
 
@@ -190,29 +190,24 @@ def main() -> None:
             accelerator.free_memory()  # the checkpoint holds this run's model and optimiser
             model, optimizer = accelerator.prepare(model, optimizer)
             start = recipe.resume_run(tag, run, cfg["epochs"], stateful)  # 0 unless --resume
-            monitor = InformationPlaneMonitor(
+            monitor = recipe.monitor(
                 model,
                 probe,
+                run,
+                resume=start > 0,
                 layers=[] if cifar else [ib_layer(cfg)],
                 features=features[:5000].numpy(),
                 estimators=("binning", "gaussian_copula"),
                 bins=cfg["bins"],
                 conventions=("per_call",),
-                path=recipe.metrics_path,
-                run=run,
-                accelerator=accelerator,
-                resume=start > 0,
             )
 
             # -- the epochs -----------------------------------------------------------------
             for epoch in recipe.progress(range(start, cfg["epochs"]), desc=run):
                 model.train()
-                # this process's shard of each global batch, in an order fixed by (seed, epoch)
-                batches = epoch_batches(
-                    len(x_train), cfg["batch_size"], seed, epoch, recipe.rank, recipe.world
-                )
                 crops = torch.Generator().manual_seed(seed * 7919 + epoch)
-                for idx in batches:
+                # this process's shard of each global batch, in an order fixed by (seed, epoch)
+                for idx in recipe.batches(len(x_train), cfg["batch_size"], seed, epoch):
                     batch = {k: v[idx] for k, v in train.items()}
                     if cifar:  # crops and flips; the features describe the un-augmented image
                         images = batch["x"].view(-1, 3, 32, 32)
@@ -221,14 +216,11 @@ def main() -> None:
                     optimizer.zero_grad()
                     accelerator.backward(loss)
                     optimizer.step()
-                last = epoch == cfg["epochs"] - 1
-                if epoch % cfg["measure_every"] == 0 or last:
-                    monitor.measure(epoch=epoch)
-                    if last:
-                        monitor.close()  # before the checkpoint that marks the run done
-                    recipe.save_checkpoint(tag, epoch=epoch, done=last, extra=stateful)
-                recipe.epoch_done()
-            monitor.close()
+                # measure when due, close after the last measurement, checkpoint (and the
+                # GIB loss's memory with it)
+                recipe.end_epoch(
+                    monitor, tag, epoch, cfg["epochs"], cfg["measure_every"], extra=stateful
+                )
             if recipe.is_main:
                 path = recipe.out / "models" / f"{tag}.pt"
                 torch.save(accelerator.unwrap_model(model).state_dict(), path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from accelerate.utils import set_seed
 
 import gibloss
 from gibloss._recipes.data import cifar10
@@ -27,7 +28,6 @@ from gibloss._recipes.experiment import (
     compression_sentence,
     gib_readings,
     recipe_parser,
-    train_monitored,
 )
 from gibloss._recipes.models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, crop_flip
 
@@ -59,44 +59,43 @@ def main() -> None:
     args = parser.parse_args()
     recipe = Recipe("resnet_cifar10", args, PAPER, QUICK)
     recipe.start()  # output folder, config.json (a fresh run clears old records)
-    cfg = recipe.config
+    cfg, accelerator = recipe.config, recipe.accelerator
     data = cifar10(args.data_dir).subset(cfg["n_train"])
     recipe.log(f"[resnet_cifar10] data: {data.description}")
     probe = (data.x_train[: cfg["probe_size"]], data.y_train[: cfg["probe_size"]])
     gamma = 1.0 / probe[0][0].numel()
     kpca = gibloss.KernelPCAReducer(cfg["kpca_components"], gamma=gamma).fit(probe[0])
     features = kpca.transform(probe[0])  # fitted once, reused at every measurement
+    x, y = data.x_train.to(accelerator.device), data.y_train.to(accelerator.device)
     test_acc = {}
     for depth in cfg["depths"]:
         for seed in cfg["seeds"]:
-            model = train_monitored(
-                recipe,
-                tag=f"resnet{depth}_seed{seed}",
-                run=f"resnet{depth}/seed{seed}",
-                make_model=lambda depth=depth: Normalized(cifar_resnet(depth), CIFAR10_MEAN,
-                                                          CIFAR10_STD),
-                make_optimizer=lambda m: torch.optim.SGD(
-                    m.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                    weight_decay=cfg["weight_decay"]),
-                make_scheduler=lambda o: torch.optim.lr_scheduler.MultiStepLR(
-                    o, milestones=cfg["milestones"], gamma=0.1),
-                x=data.x_train,
-                y=data.y_train,
-                epochs=cfg["epochs"],
-                batch_size=cfg["batch_size"],
-                batch_loss=lambda m, b: F.cross_entropy(m(b["x"]), b["y"]),
-                augment=crop_flip,
-                probe=probe,
-                monitor_kwargs={"layers": [], "features": features, "bins": cfg["bins"],
-                                "batch_size": 500},
-                measure_every=cfg["measure_every"],
-                seed=seed,
-            )
-            model = model.to(recipe.device).eval()
+            run, tag = f"resnet{depth}/seed{seed}", f"resnet{depth}_seed{seed}"
+            set_seed(seed)
+            model = Normalized(cifar_resnet(depth), CIFAR10_MEAN, CIFAR10_STD)
+            optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"],
+                                        momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg["milestones"], 0.1)
+            accelerator.free_memory()  # the checkpoint holds this run's objects only
+            model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+            start = recipe.resume_run(tag, run, cfg["epochs"])  # 0 unless --resume
+            monitor = recipe.monitor(model, probe, run, resume=start > 0, layers=[],
+                                     features=features, bins=cfg["bins"], batch_size=500)
+            for epoch in recipe.progress(range(start, cfg["epochs"]), desc=run):
+                model.train()
+                crops = torch.Generator().manual_seed(seed * 7919 + epoch)  # fixed by the epoch
+                for idx in recipe.batches(len(x), cfg["batch_size"], seed, epoch):
+                    loss = F.cross_entropy(model(crop_flip(x[idx], crops)), y[idx])
+                    optimizer.zero_grad()
+                    accelerator.backward(loss)
+                    optimizer.step()
+                scheduler.step()
+                recipe.end_epoch(monitor, tag, epoch, cfg["epochs"], cfg["measure_every"])
+            net = accelerator.unwrap_model(model).eval()
             with torch.no_grad():
-                pred = torch.cat([model(xb.to(recipe.device)).argmax(1).cpu()
+                pred = torch.cat([net(xb.to(recipe.device)).argmax(1).cpu()
                                   for xb in data.x_test.split(500)])
-            test_acc[f"resnet{depth}/seed{seed}"] = float((pred == data.y_test).float().mean())
+            test_acc[run] = float((pred == data.y_test).float().mean())
     if not recipe.is_main:
         return
     records = gibloss.read_records(recipe.metrics_path)

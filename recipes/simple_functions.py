@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from accelerate.utils import set_seed
 
 import gibloss
 from gibloss._recipes.experiment import (
@@ -26,7 +27,6 @@ from gibloss._recipes.experiment import (
     compression_counts,
     compression_sentence,
     recipe_parser,
-    train_monitored,
 )
 from gibloss._recipes.models import mlp
 
@@ -71,34 +71,37 @@ def main() -> None:
     args = parser.parse_args()
     recipe = Recipe("simple_functions", args, PAPER, QUICK)
     recipe.start()  # output folder, config.json (a fresh run clears old records)
-    cfg = recipe.config
+    cfg, accelerator = recipe.config, recipe.accelerator
     results = {}
     for name in cfg["functions"]:
         n_in, hidden, act, _, _ = FUNCTIONS[name]
         lr = cfg["lr"] if cfg["lr"] is not None else DEFAULT_LR.get(name, 1e-5)
         for seed in cfg["seeds"]:
+            run, tag = f"{name}/seed{seed}", f"{name}_seed{seed}"
             x, y = make_data(name, cfg["n_train"], 1000 + seed, 1.0)
             x_test, y_test = make_data(name, cfg["n_test"], 2000 + seed, 100.0)
-            model = train_monitored(
-                recipe,
-                tag=f"{name}_seed{seed}",
-                run=f"{name}/seed{seed}",
-                make_model=lambda n_in=n_in, hidden=hidden, act=act: mlp(
-                    (n_in, hidden, 1), act, bias=False),
-                make_optimizer=lambda m, lr=lr: torch.optim.SGD(m.parameters(), lr=lr),
-                x=x,
-                y=y,
-                epochs=cfg["epochs"],
-                batch_size=cfg["n_train"],  # full-batch gradient descent
-                batch_loss=lambda m, b: F.mse_loss(m(b["x"])[:, 0], b["y"]),
-                probe=(x, y),
-                monitor_kwargs={"layers": ["1"], "bins": cfg["bins"]},
-                measure_every=cfg["measure_every"],
-                seed=seed,
-            )
+            # -- model, optimiser, prepare; resume from this run's checkpoint ---------------
+            set_seed(seed)
+            model = mlp((n_in, hidden, 1), act, bias=False)
+            optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+            accelerator.free_memory()  # the checkpoint holds this run's model and optimiser
+            model, optimizer = accelerator.prepare(model, optimizer)
+            start = recipe.resume_run(tag, run, cfg["epochs"])  # 0 unless --resume
+            monitor = recipe.monitor(model, (x, y), run, resume=start > 0, layers=["1"],
+                                     bins=cfg["bins"])
+            # -- full-batch gradient descent on the MSE ---------------------------------------
+            x, y = x.to(accelerator.device), y.to(accelerator.device)
+            for epoch in recipe.progress(range(start, cfg["epochs"]), desc=run):
+                model.train()
+                for idx in recipe.batches(len(x), cfg["n_train"], seed, epoch):
+                    mse = F.mse_loss(model(x[idx])[:, 0], y[idx])
+                    optimizer.zero_grad()
+                    accelerator.backward(mse)
+                    optimizer.step()
+                recipe.end_epoch(monitor, tag, epoch, cfg["epochs"], cfg["measure_every"])
             with torch.no_grad():
-                pred = model.cpu()(x_test)[:, 0]
-            results[f"{name}/seed{seed}"] = float(F.mse_loss(pred, y_test) / y_test.var())
+                pred = accelerator.unwrap_model(model).cpu()(x_test)[:, 0]
+            results[run] = float(F.mse_loss(pred, y_test) / y_test.var())
     if not recipe.is_main:
         return
     records = gibloss.read_records(recipe.metrics_path)

@@ -12,9 +12,11 @@ recipe lives here:
   and scheduler and every process's RNG states) plus ``progress.json`` (epoch, the byte length
   of ``metrics.jsonl``, done), so ``--resume`` continues exactly where the run stopped and ends
   with the same metrics as an uninterrupted run;
-* :func:`train_monitored` — the training loop of the recipes that train a classifier while an
-  :class:`~gibloss.InformationPlaneMonitor` records information planes (the canonical recipe,
-  ``recipes/regularised_vs_plain.py``, writes the same loop out);
+* the steps of a recipe's training loop, which each recipe writes out like an Accelerate example
+  (``recipes/regularised_vs_plain.py`` is the one to read first): :meth:`Recipe.batches` (this
+  process's shard of each global batch), :meth:`Recipe.monitor` (the run's
+  :class:`~gibloss.InformationPlaneMonitor`), :meth:`Recipe.resume_run` and
+  :meth:`Recipe.end_epoch` (measure when due, close, checkpoint);
 * :func:`write_report` and :func:`compression_sentence` — every recipe's summary tail;
 * :func:`epoch_batches` — a deterministic per-epoch order of the data, each global batch split
   evenly across processes, so DDP's averaged gradient is the global batch's.
@@ -46,7 +48,6 @@ __all__ = [
     "epoch_batches",
     "gib_readings",
     "recipe_parser",
-    "train_monitored",
 ]
 
 
@@ -328,6 +329,59 @@ class Recipe:
     def metrics_bytes(self) -> int:
         return self.metrics_path.stat().st_size if self.metrics_path.exists() else 0
 
+    # -- the steps of a training loop -----------------------------------------------------
+
+    def batches(self, n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+        """This process's index batches of ``epoch`` over ``n`` rows (:func:`epoch_batches`:
+        an order fixed by ``(seed, epoch)``, each global batch split across the processes)."""
+        return epoch_batches(n, batch_size, seed, epoch, self.rank, self.world)
+
+    def monitor(
+        self,
+        model: torch.nn.Module,
+        probe: tuple[torch.Tensor, torch.Tensor],
+        run: str,
+        *,
+        resume: bool,
+        **options: Any,
+    ) -> InformationPlaneMonitor:
+        """The information-plane monitor of ``run``, writing to this recipe's ``metrics.jsonl``
+        from the main process (``resume``: the run continues from a checkpoint; the records
+        after it were dropped by :meth:`resume_run`). ``options`` are the monitor's."""
+        return InformationPlaneMonitor(
+            model,
+            probe,
+            path=self.metrics_path,
+            run=run,
+            accelerator=self.accelerator,
+            resume=resume,
+            **options,
+        )
+
+    def end_epoch(
+        self,
+        monitor: InformationPlaneMonitor,
+        tag: str,
+        epoch: int,
+        epochs: int,
+        every: int = 1,
+        *,
+        extra: Mapping[str, torch.nn.Module] | None = None,
+        measure: bool = True,
+    ) -> None:
+        """After ``epoch`` of ``epochs``: at epoch 0, every ``every`` epochs and the last, the
+        monitor measures (unless ``measure`` is False: the loop measured inside the epoch),
+        closes after the last measurement, and the checkpoint of ``tag`` is written (with the
+        modules of ``extra``); then the epoch is counted (``--stop-after-epochs``)."""
+        last = epoch == epochs - 1
+        if epoch % every == 0 or last:
+            if measure:
+                monitor.measure(epoch=epoch)
+            if last:
+                monitor.close()  # before the checkpoint that marks the run done
+            self.save_checkpoint(tag, epoch=epoch, done=last, extra=extra)
+        self.epoch_done()
+
     # -- outputs ----------------------------------------------------------------------------
 
     def write_summary(self, claim: str, body: list[str], standin: str | None) -> Path | None:
@@ -382,102 +436,6 @@ class Recipe:
 
         plt.close(fig)
         return path
-
-
-def train_monitored(
-    recipe: Recipe,
-    *,
-    tag: str,
-    run: str,
-    make_model: Callable[[], torch.nn.Module],
-    make_optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    epochs: int,
-    batch_size: int,
-    batch_loss: Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor],
-    probe: tuple[torch.Tensor, torch.Tensor],
-    monitor_kwargs: dict[str, Any],
-    measure_every: int = 1,
-    make_scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
-    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-    seed: int = 0,
-    measure_per_epoch: int = 1,
-    epoch_offset: float = 0.0,
-) -> torch.nn.Module:
-    """Train with per-epoch monitoring, checkpoints and exact resume; return the trained model.
-
-    The model is prepared with Accelerate (DDP when several processes run); every process takes
-    its shard of each global batch (:func:`epoch_batches`); the monitor measures on the main
-    process at epoch 0, every ``measure_every`` epochs and at the last epoch, before the
-    checkpoint of that epoch is written. With ``measure_per_epoch = k > 1`` a measured epoch is
-    measured ``k`` times at evenly spaced batches (record epochs ``epoch + j / k``).
-    ``epoch_offset`` is added to recorded epochs (for a run in phases).
-
-    ``batch_loss(model, batch)`` is the training loss of one batch ``{"x": inputs, "y":
-    targets}`` (this process's shard); it is not the monitor's ``loss_fn(outputs, y)``.
-    """
-    from accelerate.utils import set_seed
-
-    acc = recipe.accelerator
-    set_seed(seed)  # Python, numpy, torch (and CUDA): Accelerate's, not a copy of it
-    model = make_model()
-    opt = make_optimizer(model)
-    sched = make_scheduler(opt) if make_scheduler else None
-    acc.free_memory()  # the accelerator checkpoints this run's objects only
-    model, opt = acc.prepare(model, opt)
-    if sched is not None:
-        sched = acc.prepare(sched)
-    start = recipe.resume_run(tag, run, epochs)
-    if start == epochs:  # finished earlier
-        return acc.unwrap_model(model)
-    monitor = InformationPlaneMonitor(
-        model,
-        probe,
-        path=recipe.metrics_path,
-        run=run,
-        accelerator=acc,
-        resume=start > 0,
-        **monitor_kwargs,
-    )
-    x, y = x.to(recipe.device), y.to(recipe.device)
-    for epoch in recipe.progress(range(start, epochs), total=epochs - start, desc=run):
-        model.train()
-        gen = torch.Generator().manual_seed(seed * 7919 + epoch)
-        last = epoch == epochs - 1
-        measured = epoch % measure_every == 0 or last
-        batches = epoch_batches(len(x), batch_size, seed, epoch, recipe.rank, recipe.world)
-        marks = (
-            {
-                round((j + 1) * len(batches) / measure_per_epoch) - 1: (j + 1) / measure_per_epoch
-                for j in range(measure_per_epoch)
-            }
-            if measured
-            else {}
-        )
-        for b, idx in enumerate(batches):
-            batch = {"x": x[idx], "y": y[idx]}
-            if augment is not None:
-                batch["x"] = augment(batch["x"], gen)
-            loss = batch_loss(model, batch)
-            opt.zero_grad()
-            acc.backward(loss)
-            opt.step()
-            if b in marks and measure_per_epoch > 1:
-                monitor.measure(epoch=epoch_offset + epoch + marks[b], step=b)
-                model.train()
-        if sched is not None:
-            sched.step()
-        if measured and measure_per_epoch == 1:
-            monitor.measure(epoch=epoch_offset + epoch)
-        if last:
-            monitor.close()
-        if measured:
-            recipe.save_checkpoint(tag, epoch=epoch, done=last)
-        recipe.epoch_done()
-    if not monitor.closed:
-        monitor.close()
-    return acc.unwrap_model(model)
 
 
 def compression_sentence() -> str:
