@@ -20,14 +20,9 @@ import torch.nn.functional as F
 from accelerate.utils import set_seed
 
 import gibloss
+from gibloss._recipes import reports
 from gibloss._recipes.data import tishby_12bit
-from gibloss._recipes.experiment import (
-    Recipe,
-    compression_counts,
-    compression_sentence,
-    gib_readings,
-    recipe_parser,
-)
+from gibloss._recipes.experiment import Recipe, recipe_parser
 from gibloss._recipes.models import mlp
 
 PAPER = {
@@ -41,14 +36,14 @@ PAPER = {
     "seeds": [0, 1, 2, 3, 4],
 }
 QUICK = {"epochs": 120, "measure_every": 10, "seeds": [0, 1]}
+#: What the paper reports; the summary sets what this run shows beside it.
+CLAIM = ("Standard IB (last hidden layer, binning) shows a compression phase only for tanh; "
+         "GIB shows compression for tanh, ReLU, softplus, swish and leaky ReLU (Fig. 2).")
 
 
 def main() -> None:
-    parser = recipe_parser(__doc__.splitlines()[0])
+    parser = recipe_parser(__doc__.splitlines()[0], "epochs", "lr", "measure_every")
     parser.add_argument("--activations", nargs="+", default=None)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--measure-every", dest="measure_every", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--data-file", default=None, help="Saxe et al.'s var_u.mat, if available")
     args = parser.parse_args()
     recipe = Recipe("activations", args, PAPER, QUICK)
@@ -82,32 +77,30 @@ def main() -> None:
     if not recipe.is_main:
         return
     records = gibloss.read_records(recipe.metrics_path)
-    body = ["| activation | GIB compression (cause; argmax-coded; r with H(Q)) "
-            "| IB compression (per-call edges) | IB compression (run-wide range) |",
-            "|---|---|---|---|"]
-    layer = str(last_hidden)
+    layer, rows = str(last_hidden), []
     for act in cfg["activations"]:
-        g = gib_readings(records, prefix=f"{act}/")
-        i1 = compression_counts(records, "ib", prefix=f"{act}/", layer=layer)
-        i2 = compression_counts(records, "ib", prefix=f"{act}/", layer=layer,
-                                convention="run_range")
-        body.append(f"| {act} | {g['cell']} | {i1[0]}/{i1[1]} | {i2[0]}/{i2[1]} |")
+        ib_edges = reports.compression_counts(records, "ib", prefix=f"{act}/", layer=layer)
+        ib_range = reports.compression_counts(records, "ib", prefix=f"{act}/", layer=layer,
+                                      convention="run_range")
+        rows.append([act, reports.gib_readings(records, prefix=f"{act}/")["cell"],
+                     "{}/{}".format(*ib_edges), "{}/{}".format(*ib_range)])
         runs = [f"{act}/seed{s}" for s in cfg["seeds"]]
         recipe.save_planes(records, act, runs, ib={"layers": [layer], "convention": "run_range"})
+    header = ["activation", "GIB compression (cause; argmax-coded; r with H(Q))",
+              "IB compression (per-call edges)", "IB compression (run-wide range)"]
+    body = reports.markdown_table(header, rows)
     last = [r for r in records
             if r.get("kind") == "measurement" and r["epoch"] == cfg["epochs"] - 1]
     acc = {r["run"]: r["accuracy"] for r in last}
     body += ["", "Final training accuracy per run: "
              + ", ".join(f"{k} {v:.3f}" for k, v in sorted(acc.items())) + ".",
-             "", compression_sentence() + " Its cause is \"saturation\" when "
+             "", reports.compression_sentence() + " Its cause is \"saturation\" when "
              "the weighted entropy of Q fell with it while the argmax-coded complexity (Z coded "
              "by the decision alone) did not, \"compression\" otherwise. r(complexity, H(Q)) is "
              "the correlation over time of the GIB complexity with H(Q), per run. Planes: "
              "`gib_<act>.png` (dotted: argmax coding), `ib_<act>.png` (last hidden layer, "
              "run-wide range)."]
-    claim = ("Standard IB (last hidden layer, binning) shows a compression phase only for tanh; "
-             "GIB shows compression for tanh, ReLU, softplus, swish and leaky ReLU (Fig. 2).")
-    recipe.write_summary(claim, body, data.description if data.standin else None)
+    recipe.write_summary(CLAIM, body, data.description if data.standin else None)
 
 
 if __name__ == "__main__":

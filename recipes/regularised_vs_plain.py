@@ -77,6 +77,11 @@ QUICK = {
     "measure_every": 2,
     "seeds": [0, 1],
 }
+#: What the paper reports; the summary sets what this run shows beside it.
+CLAIM = (
+    "The paper links high GIB complexity to adversarial vulnerability (Fig. 7) but does "
+    "not train with GIB; whether GIB-regularised training is more robust is open."
+)
 
 Batch = dict[str, torch.Tensor]  # "x": inputs in [0, 1], "features": GIB features, "y": labels
 
@@ -149,19 +154,14 @@ def resolve_optimizer(cfg: dict) -> None:
 
 def main() -> None:
     # -- configuration: the paper's defaults, then --quick, then explicit flags ------------------
-    parser = recipe_parser(__doc__.splitlines()[0])
+    parser = recipe_parser(__doc__.splitlines()[0], "epochs", "n_train", "n_test")
     parser.add_argument(
         "--settings",
         nargs="+",
         default=None,
         help='"plain" and/or "<kind>:<value>", kind one of ' + ", ".join(KINDS[1:]),
     )
-    parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--dataset", choices=("mnist", "cifar10"), default=None)
-    parser.add_argument("--n-train", dest="n_train", type=int, default=None,
-                        help="keep the first N training rows (default all)")
-    parser.add_argument("--n-test", dest="n_test", type=int, default=None,
-                        help="keep the first N test rows (default all)")
     args = parser.parse_args()
     recipe = Recipe("regularised_vs_plain", args, PAPER, QUICK, resolve=resolve_optimizer)
     recipe.start()  # output folder, config.json (a fresh run clears old records)
@@ -242,11 +242,7 @@ def main() -> None:
         "Trained models are in `models/`; `python evaluation/robustness.py "
         f"{recipe.out}` writes `report.md` with clean, FGSM and PGD accuracy."
     ]
-    claim = (
-        "The paper links high GIB complexity to adversarial vulnerability (Fig. 7) but does "
-        "not train with GIB; whether GIB-regularised training is more robust is open."
-    )
-    recipe.write_summary(claim, body, data.description if data.standin else None)
+    recipe.write_summary(CLAIM, body, data.description if data.standin else None)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,9 @@ import torch.nn.functional as F
 from accelerate.utils import set_seed
 
 import gibloss
+from gibloss._recipes import reports
 from gibloss._recipes.data import cifar10
-from gibloss._recipes.experiment import (
-    Recipe,
-    compression_counts,
-    compression_sentence,
-    gib_readings,
-    recipe_parser,
-)
+from gibloss._recipes.experiment import Recipe, recipe_parser
 from gibloss._recipes.models import CIFAR10_MEAN, CIFAR10_STD, Normalized, cifar_resnet, crop_flip
 
 PAPER = {
@@ -48,14 +43,15 @@ PAPER = {
 }
 QUICK = {"depths": [20], "epochs": 6, "milestones": [4], "probe_size": 500, "n_train": 1200,
          "seeds": [0]}
+#: What the paper reports; the summary sets what this run shows beside it.
+CLAIM = ("GIB shows consistent fitting and compression for all depths and seeds (ResNet-20: "
+         "prediction rises while complexity falls; deeper nets show phase structure); IB on "
+         "the logits stays clustered with minimal compression (Fig. 5).")
 
 
 def main() -> None:
-    parser = recipe_parser(__doc__.splitlines()[0])
+    parser = recipe_parser(__doc__.splitlines()[0], "epochs", "n_train", "probe_size")
     parser.add_argument("--depths", type=int, nargs="+", default=None)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--probe-size", dest="probe_size", type=int, default=None)
-    parser.add_argument("--n-train", dest="n_train", type=int, default=None)
     args = parser.parse_args()
     recipe = Recipe("resnet_cifar10", args, PAPER, QUICK)
     recipe.start()  # output folder, config.json (a fresh run clears old records)
@@ -99,23 +95,21 @@ def main() -> None:
     if not recipe.is_main:
         return
     records = gibloss.read_records(recipe.metrics_path)
-    body = ["| depth | GIB compression (cause; argmax-coded; r with H(Q)) "
-            "| IB compression (logits, per-call) | test accuracy |",
-            "|---|---|---|---|"]
+    rows = []
     for depth in cfg["depths"]:
-        g = gib_readings(records, prefix=f"resnet{depth}/")
-        i = compression_counts(records, "ib", prefix=f"resnet{depth}/")
-        accs = [test_acc[f"resnet{depth}/seed{s}"] for s in cfg["seeds"]]
-        body.append(f"| ResNet-{depth} | {g['cell']} | {i[0]}/{i[1]} "
-                    f"| {', '.join(f'{a:.3f}' for a in accs)} |")
         runs = [f"resnet{depth}/seed{s}" for s in cfg["seeds"]]
+        ib = reports.compression_counts(records, "ib", prefix=f"resnet{depth}/")
+        gib = reports.gib_readings(records, prefix=f"resnet{depth}/")
+        rows.append([f"ResNet-{depth}", gib["cell"], "{}/{}".format(*ib),
+                     ", ".join(f"{test_acc[r]:.3f}" for r in runs)])
         recipe.save_planes(records, f"resnet{depth}", runs)
+    header = ["depth", "GIB compression (cause; argmax-coded; r with H(Q))",
+              "IB compression (logits, per-call)", "test accuracy"]
+    body = reports.markdown_table(header, rows)
     body += ["", f"GIB features: {kpca!r} on the first {cfg['probe_size']} training images.",
-             compression_sentence() + " A --quick run is a few epochs long: indicative only."]
-    claim = ("GIB shows consistent fitting and compression for all depths and seeds (ResNet-20: "
-             "prediction rises while complexity falls; deeper nets show phase structure); IB on "
-             "the logits stays clustered with minimal compression (Fig. 5).")
-    recipe.write_summary(claim, body, data.description if data.standin else None)
+             reports.compression_sentence()
+             + " A --quick run is a few epochs long: indicative only."]
+    recipe.write_summary(CLAIM, body, data.description if data.standin else None)
 
 
 if __name__ == "__main__":

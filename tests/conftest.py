@@ -160,3 +160,20 @@ def three_class_batch(n: int, seed: int = 0) -> tuple[np.ndarray, torch.Tensor, 
     y = (x[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(np.int64) + (x[:, 1] > 0.5)
     logits = np.column_stack([x[:, 0], -x[:, 0], x[:, 1]]) + rng.normal(size=(n, 3))
     return x, torch.tensor(logits), torch.tensor(y)
+
+
+def run_script(script: str, *args: object, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the repository's ``script`` with this Python from the repository root (one thread, no
+    progress bars); the test fails with the end of its stderr unless it exits 0."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "GIBLOSS_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(
+        [sys.executable, str(root / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=timeout,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r

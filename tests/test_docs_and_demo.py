@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))
@@ -135,32 +136,14 @@ def test_make_demo_runs_small(docs_workdir: Path, tmp_path: Path) -> None:
 
 
 def test_docs_figure_script_runs(tmp_path: Path) -> None:
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "docs" / "make_figures.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
+    run_script("docs/make_figures.py", tmp_path)
     assert (tmp_path / "information-plane.png").stat().st_size > 10_000
 
 
 def test_digits_demo_writes_table(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "evaluation" / "digits_gib.py"),
-            "--components",
-            "5",
-            "--estimators",
-            "binning",
-            "gaussian_copula",
-            "--output-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    out = run_script(
+        "evaluation/digits_gib.py", "--components", 5, "--estimators", "binning",
+        "gaussian_copula", "--output-dir", tmp_path,
     )
     assert "| binning |" in out.stdout and "| gaussian_copula |" in out.stdout
     assert (tmp_path / "digits_gib.md").read_text().startswith("# GIB terms")

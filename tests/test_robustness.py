@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_script
 
 from gibloss.robustness import at_confidence, evaluate_robustness, mean_ci, paired_ci
 
@@ -169,43 +169,9 @@ def test_matching_interpolates_inside_the_reference_and_never_extrapolates() -> 
 
 @pytest.mark.slow
 def test_report_from_a_tiny_run(tmp_path: Path) -> None:
-    env = {**os.environ, "GIBLOSS_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
-    r = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "recipes" / "regularised_vs_plain.py"),
-            "--quick",
-            "--epochs",
-            "2",
-            "--output-dir",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    r = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "evaluation" / "robustness.py"),
-            str(out),
-            "--eps",
-            "0",
-            "0.1",
-            "--pgd-steps",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
+    run_script("recipes/regularised_vs_plain.py", "--quick", "--epochs", 2, "--output-dir", out)
+    run_script("evaluation/robustness.py", out, "--eps", 0, 0.1, "--pgd-steps", 3)
     report = (out / "report.md").read_text()
     for setting in ("plain", "gaussian_copula:1.0", "confidence:0.3", "fgsm_train:0.1"):
         assert f"| {setting} |" in report

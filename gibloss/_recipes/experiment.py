@@ -17,7 +17,8 @@ recipe lives here:
   process's shard of each global batch), :meth:`Recipe.monitor` (the run's
   :class:`~gibloss.InformationPlaneMonitor`), :meth:`Recipe.resume_run` and
   :meth:`Recipe.end_epoch` (measure when due, close, checkpoint);
-* :func:`write_report` and :func:`compression_sentence` — every recipe's summary tail;
+* :meth:`Recipe.write_summary`, :meth:`Recipe.save_planes` — every recipe's outputs (the
+  readings of its records are :mod:`gibloss._recipes.reports`);
 * :func:`epoch_batches` — a deterministic per-epoch order of the data, each global batch split
   evenly across processes, so DDP's averaged gradient is the global batch's.
 """
@@ -25,7 +26,6 @@ recipe lives here:
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import shutil
@@ -35,24 +35,34 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..monitor import InformationPlaneMonitor
 from ..records import jsonable
 
 __all__ = [
+    "SETTING_FLAGS",
     "Recipe",
-    "compression_counts",
-    "compression_sentence",
     "epoch_batches",
-    "gib_readings",
     "recipe_parser",
 ]
 
 
-def recipe_parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the flags every recipe has.
+#: Flags that override the setting of the same name, for the recipes that name them in
+#: :func:`recipe_parser` (``n_train`` is ``--n-train``).
+SETTING_FLAGS: dict[str, dict[str, Any]] = {
+    "epochs": {"type": int, "help": "training epochs of each run"},
+    "lr": {"type": float, "help": "learning rate"},
+    "measure_every": {"type": int, "help": "measure every k epochs (and at the first and last)"},
+    "n_train": {"type": int, "help": "keep the first N training rows (default all)"},
+    "n_test": {"type": int, "help": "keep the first N test rows (default all)"},
+    "probe_size": {"type": int, "help": "training rows the monitor measures on"},
+}
+
+
+def recipe_parser(description: str, *settings: str) -> argparse.ArgumentParser:
+    """An argument parser with the flags every recipe has, and one flag per name in
+    ``settings`` (from :data:`SETTING_FLAGS`).
 
     Recipe-specific flags should default to ``None`` so that the paper defaults and ``--quick``
     overrides apply unless a value is given explicitly.
@@ -75,6 +85,9 @@ def recipe_parser(description: str) -> argparse.ArgumentParser:
         help="folder with the real data files (else an embedded stand-in is used)",
     )
     p.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is present")
+    for name in settings:
+        flag = "--" + name.replace("_", "-")
+        p.add_argument(flag, dest=name, default=None, **SETTING_FLAGS[name])
     return p
 
 
@@ -436,93 +449,3 @@ class Recipe:
 
         plt.close(fig)
         return path
-
-
-def compression_sentence() -> str:
-    """The definition of compression that the summaries count, from the defaults of
-    :func:`gibloss.compression` (so the text cannot drift from the detector)."""
-    from ..phases import compression
-
-    params = inspect.signature(compression).parameters
-    fit, thr, drop = (params[k].default for k in ("fit_fraction", "threshold", "min_drop"))
-    return (
-        f"Compression = after the fitting point (the prediction has covered {fit:.0%} of its "
-        f"rise), the complexity ends at least {thr:.0%} of its range and at least {drop:g} bits "
-        "below its peak (`gibloss.compression`)."
-    )
-
-
-def gib_readings(
-    records: list[dict[str, Any]], *, prefix: str = "", estimator: str | None = None
-) -> dict[str, Any]:
-    """The GIB plane of the runs whose name starts with ``prefix``, read with its diagnostics.
-
-    Returns
-    -------
-    dict
-        ``runs``; ``compressed`` and ``causes`` (a count per cause, see
-        :func:`gibloss.compression`); ``argmax_compressed`` and ``argmax_runs`` (the same plane
-        with Z coded by its argmax, where recorded); ``r_h_q``, the correlation over time of the
-        complexity with the weighted entropy of Q, one per run; ``cell``, all of it as one
-        Markdown table cell.
-    """
-    from ..phases import compression, trajectory_compression
-    from ..records import trajectories
-
-    trs = trajectories(records, "gib", estimator=estimator)
-    runs = [r for r in trs if r.startswith(prefix) and trs[r]["time"].size >= 2]
-    causes: dict[str, int] = {}
-    arg_hits = arg_runs = 0
-    r_h_q: list[float] = []
-    for r in runs:
-        d = trs[r]
-        s = trajectory_compression(d)
-        if s.compressed:
-            key = s.cause or "no diagnostics"
-            causes[key] = causes.get(key, 0) + 1
-        if "argmax_complexity" in d:
-            arg_runs += 1
-            arg_hits += compression(
-                d["argmax_complexity"], d["argmax_prediction"], d["time"]
-            ).compressed
-        if "h_q" in d and np.std(d["h_q"]) > 0 and np.std(d["complexity"]) > 0:
-            r_h_q.append(float(np.corrcoef(d["complexity"], d["h_q"])[0, 1]))
-    hits = sum(causes.values())
-    why = ", ".join(f"{v} {k}" for k, v in sorted(causes.items()))
-    cell = f"{hits}/{len(runs)}" + (f" ({why})" if why else "")
-    if arg_runs:
-        cell += f"; argmax-coded {arg_hits}/{arg_runs}"
-    if r_h_q:
-        cell += f"; r(complexity, H(Q)) {min(r_h_q):+.3f} to {max(r_h_q):+.3f}"
-    return {
-        "runs": len(runs),
-        "compressed": hits,
-        "causes": causes,
-        "argmax_compressed": arg_hits,
-        "argmax_runs": arg_runs,
-        "r_h_q": r_h_q,
-        "cell": cell,
-    }
-
-
-def compression_counts(
-    records: list[dict[str, Any]],
-    kind: str,
-    *,
-    prefix: str = "",
-    estimator: str | None = None,
-    layer: str = "output",
-    convention: str = "per_call",
-) -> tuple[int, int]:
-    """How many runs (whose name starts with ``prefix``) show compression in the plane ``kind``."""
-    from ..phases import compression
-    from ..records import trajectories
-
-    trs = trajectories(records, kind, estimator=estimator, layer=layer, convention=convention)
-    runs = [r for r in trs if r.startswith(prefix)]
-    hits = sum(
-        compression(trs[r]["complexity"], trs[r]["prediction"], trs[r]["time"]).compressed
-        for r in runs
-        if trs[r]["time"].size >= 2
-    )
-    return int(hits), len(runs)
