@@ -385,7 +385,7 @@ class Recipe:
         """After ``epoch`` of ``epochs``: at epoch 0, every ``every`` epochs and the last, the
         monitor measures (unless ``measure`` is False: the loop measured inside the epoch),
         closes after the last measurement, and the checkpoint of ``tag`` is written (with the
-        modules of ``extra``); then the epoch is counted (``--stop-after-epochs``)."""
+        modules of ``extra``); then the epoch is counted (:meth:`epoch_done`)."""
         last = epoch == epochs - 1
         if epoch % every == 0 or last:
             if measure:
