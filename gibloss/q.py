@@ -20,7 +20,6 @@ surrogates train on); :func:`gibloss.build_q` the exact, numpy-facing view of ha
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -28,7 +27,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ._validation import check_task, single_logit_is_binary
-from .estimators._discrete import MIN_MASS
+from .estimators._discrete import MIN_MASS, row_codes
 from .estimators._partitions import equal_width_codes
 
 __all__ = [
@@ -81,15 +80,13 @@ class SoftQ:
 
 
 class CodedQ(NamedTuple):
-    """What :func:`code_q` builds: Q's entries, the codes and the outputs as read.
+    """What :func:`code_q` builds: Q's weighted entries, the codes and the outputs as read.
 
-    Entry ``e`` is sample ``rows[e]`` (``None``: entry ``j`` is sample ``j``, one per sample, the
-    hard case) in output code ``cols[e]`` with membership ``values[e]`` and weighted mass
-    ``mass[e]`` (summing to one); ``ratio[e]`` is its cell's ``r``.
+    Entry ``e`` is in output code ``cols[e]`` (soft: every (sample, code) pair, sample-major;
+    hard: one entry per sample, ``e = j``) with weighted mass ``mass[e]`` (summing to one);
+    ``ratio[e]`` is its cell's ``r``; ``hard`` holds each sample's target code.
     """
 
-    values: torch.Tensor
-    rows: torch.Tensor | None
     cols: torch.Tensor
     n_cols: int
     hard: torch.Tensor
@@ -275,27 +272,20 @@ def _soft_memberships(
     return torch.where(flat, first + 0.0 * z[:, None], torch.softmax(logits, dim=1)), False
 
 
-def _dense(codes: torch.Tensor, radix: int | None = None) -> tuple[torch.Tensor, int]:
-    """One dense code per distinct row of ``codes`` (``(n,)`` or ``(n, d)``), in sorted order.
+def _row_codes(codes: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """One dense code per distinct row of hard codes ``(n,)`` or ``(n, d)``, by the exact
+    estimators' own row coding (:func:`gibloss.estimators._discrete.row_codes`, on the host: hard
+    codes carry no gradient)."""
+    host = codes.detach().reshape(codes.shape[0], -1).cpu().numpy()
+    dense_codes, k = row_codes(host)
+    return torch.from_numpy(dense_codes).to(codes.device), k
 
-    Rows of digits in ``[0, radix)`` are one mixed-radix integer while it fits in int64; a small
-    range is relabelled through a lookup table (no sort), anything else by ``torch.unique``.
-    """
-    if codes.ndim == 2 and codes.shape[1] == 1:
-        codes = codes[:, 0]
-    if codes.ndim == 2:
-        if radix is None or codes.shape[1] * math.log2(max(radix, 2)) >= 62:
-            uniq, inv = torch.unique(codes, dim=0, return_inverse=True)
-            return inv.reshape(-1), int(uniq.shape[0])
-        powers = radix ** torch.arange(codes.shape[1] - 1, -1, -1, device=codes.device)
-        codes = codes @ powers
-    if codes.numel():
-        lo, hi = torch.stack([codes.min(), codes.max()]).tolist()
-        if lo >= 0 and hi < max(4 * codes.numel(), 4096):
-            lut = torch.cumsum(torch.bincount(codes, minlength=hi + 1) > 0, 0) - 1
-            return lut[codes], int(lut[-1]) + 1
-    uniq, inv = torch.unique(codes, return_inverse=True)
-    return inv.reshape(-1), int(uniq.shape[0])
+
+def _symbols(y: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Integer symbols relabelled densely, on their device (``torch.unique``: one
+    synchronisation)."""
+    uniq, inv = torch.unique(y.long(), return_inverse=True)
+    return inv.reshape(-1), int(uniq.numel())
 
 
 def _hard_codes(outputs: torch.Tensor, z_code: str, bins: int) -> tuple[torch.Tensor, int, bool]:
@@ -307,15 +297,15 @@ def _hard_codes(outputs: torch.Tensor, z_code: str, bins: int) -> tuple[torch.Te
     predictions; one float column (a regression) is binned over its range.
     """
     if not outputs.dtype.is_floating_point:
-        return (*_dense(outputs.long()), True)
+        return (*_row_codes(outputs), True)
     z = outputs.detach().to(torch.float64)
     if z.ndim == 1:
-        return (*_dense(equal_width_codes(z[:, None], bins)[:, 0]), False)
+        return (*_row_codes(equal_width_codes(z[:, None], bins)), False)
     if z_code == "argmax":
-        return (*_dense(z.argmax(dim=1)), True)
+        return (*_row_codes(z.argmax(dim=1)), True)
     if z_code == "probs":
-        return (*_dense(equal_width_codes(torch.softmax(z, dim=1), bins, 0.0, 1.0), bins), True)
-    return (*_dense(equal_width_codes(z, bins), bins), True)  # "logits" (and "binned")
+        return (*_row_codes(equal_width_codes(torch.softmax(z, dim=1), bins, 0.0, 1.0)), True)
+    return (*_row_codes(equal_width_codes(z, bins)), True)  # "logits" (and "binned")
 
 
 def _target_codes(
@@ -338,7 +328,7 @@ def _target_codes(
             )
         yl = yd.long()
         if n_classes is None:
-            return _dense(yl)
+            return _symbols(yl)
         if validate and yl.numel():
             lo, hi = torch.stack([yl.min(), yl.max()]).tolist()
             if lo < 0 or hi >= n_classes:
@@ -348,7 +338,7 @@ def _target_codes(
                 )
         return yl, n_classes
     if not yd.dtype.is_floating_point:  # integer or bool symbols
-        return _dense(yd.long())
+        return _symbols(yd)
     return equal_width_codes(yd[:, None], bins)[:, 0], int(bins)
 
 
@@ -419,7 +409,7 @@ def code_q(
     if hard.device != cols.device:
         hard = hard.to(cols.device)
     mass, p_hc, ratio = pmi_mass(values, rows, cols, hard, n_hard, k, pmi, check=validate)
-    return CodedQ(values, rows, cols, k, hard, n_hard, mass, p_hc, ratio, outputs)
+    return CodedQ(cols, k, hard, n_hard, mass, p_hc, ratio, outputs)
 
 
 def soft_q(
