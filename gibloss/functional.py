@@ -329,20 +329,28 @@ def gib_terms(
             binary = single_logit_is_binary(y, task, check=validate)
             task = "classification" if binary else "regression"
 
-        def terms_of(out: torch.Tensor, y: torch.Tensor, check: bool) -> tuple[Any, ...]:
-            q_var = soft_q(
-                out,
-                y,
-                pmi=spec.pmi,
-                temperature=spec.temperature,
-                bins=spec.z_bins,
-                q=spec.q,
-                validate=check,
-                task=task,
-            )
-            if spec.estimator == "binning":
-                return q_var, *binning_terms(feats, q_var, spec.bins)
-            return q_var, *gaussian_terms(
+        q_var = soft_q(
+            out,
+            y,
+            pmi=spec.pmi,
+            temperature=spec.temperature,
+            bins=spec.z_bins,
+            q=spec.q,
+            validate=validate,
+            task=task,
+        )
+        # The singles' bias: the same terms with the rows of (outputs, y) permuted, without
+        # gradient. Q's rows permuted are Q of the permuted rows (its contingency table does not
+        # change), so the surrogates reuse the features' codes and Q and batch the null with the
+        # real terms where they can (the memory path); a memory is not updated by the null.
+        perm = None
+        if null:
+            perm = torch.randperm(out.shape[0], generator=torch.Generator().manual_seed(0))
+            perm = host_to_device(perm, out.device)  # the same permutation on every device
+        if spec.estimator == "binning":
+            whole, single, comp, diagnostics = binning_terms(feats, q_var, spec.bins, perm)
+        else:
+            whole, single, comp, diagnostics = gaussian_terms(
                 feats,
                 q_var,
                 shrinkage=spec.shrinkage,
@@ -350,16 +358,8 @@ def gib_terms(
                 bias_correct=spec.bias_correct,
                 memory=memory,
                 memory_decay=memory_decay,
+                null=perm,
             )
-
-        q_var, whole, single, comp, diagnostics = terms_of(out, y, validate)
-        if null:  # the singles' bias: the same rows with (outputs, y) permuted, no gradient
-            perm = torch.randperm(out.shape[0], generator=torch.Generator().manual_seed(0))
-            perm = host_to_device(perm, out.device)  # the same permutation on every device
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                diagnostics["single_null"] = terms_of(out.detach()[perm], y[perm], False)[2]
-            # (the null's own memory, if any, is discarded: only the real batch is remembered)
         n_feat = feats.shape[1]
         if variant == "synergy":
             per_feature = (single + comp) / (2.0 * beta * n_feat)

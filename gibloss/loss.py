@@ -242,9 +242,12 @@ class GIBLoss(nn.Module):
         self, destination: dict[str, Any], prefix: str, keep_vars: bool
     ) -> None:
         super()._save_to_state_dict(destination, prefix, keep_vars)
-        if self._moments is not None:
+        if self._moments is not None:  # own storages: the sums are views of one packed tensor
             for f in fields(CellMoments):
-                destination[f"{prefix}memory.{f.name}"] = getattr(self._moments, f.name).detach()
+                value = getattr(self._moments, f.name).detach()
+                destination[f"{prefix}memory.{f.name}"] = value.clone(
+                    memory_format=torch.contiguous_format
+                )
 
     def _load_from_state_dict(
         self,

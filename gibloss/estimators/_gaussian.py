@@ -97,26 +97,23 @@ def covariance_from_sums(
     return cov * unbiasing_factor(n_eff)[..., None, None], n_eff
 
 
-def _biases(
-    n_eff: torch.Tensor, d: int, d_eff: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Ince et al.'s analytic bias corrections (nats) of ``m``-, 1- and ``(m-1)``-variate
-    Gaussian entropies with effective sizes ``n_eff``, ``m = d`` (or the 0-d tensor ``d_eff``
-    of the columns kept): one digamma pass serves all three (``sum_{k<=m} psi((n - k) / 2) / 2``
-    for the three ``m`` are partial sums of one row)."""
+def _bias_parts(n_eff: torch.Tensor, d: int, d_eff: torch.Tensor, slopes: bool) -> torch.Tensor:
+    """Ince et al.'s biases (nats) of the whole, single and complement entropies, ``(M, 3)``,
+    for effective sizes ``n_eff`` ``(M,)`` and ``d_eff`` (0-d) kept columns; with ``slopes``
+    their derivatives in ``n_eff`` (trigamma in place of digamma): the analytic corrections
+    ``sum_{k<=m} psi((n - k) / 2) / 2 + m (ln 2 - ln(n - 1)) / 2`` of the ``m``-variate
+    entropies, ``m = d_eff, 1, d_eff - 1``, from one digamma pass (partial sums of one row)."""
     k = torch.arange(1, d + 1, dtype=n_eff.dtype, device=n_eff.device)
-    dterm = (_LN2 - torch.log(n_eff - 1.0)) / 2.0
-    if d_eff is None:
-        psis = torch.cumsum(torch.special.digamma((n_eff[:, None] - k) / 2.0), dim=1) / 2.0
-        b_comp = (d - 1) * dterm + psis[:, d - 2] if d > 1 else torch.zeros_like(n_eff)
-        return d * dterm + psis[:, d - 1], dterm + psis[:, 0], b_comp
-    # terms beyond d_eff are not summed: a finite stand-in keeps their (zero) gradient finite
-    upto = (k <= d_eff).to(n_eff.dtype)  # (d,): the k of an m-variate sum, m = d_eff
-    psi = torch.special.digamma(torch.where(upto > 0, (n_eff[:, None] - k) / 2.0, 1.0)) / 2.0
-    de = d_eff.to(n_eff.dtype)
-    b_whole = de * dterm + psi @ upto
-    b_comp = (de - 1) * dterm + psi @ (k <= d_eff - 1).to(n_eff.dtype)  # 0 when d_eff = 1
-    return b_whole, dterm + psi[:, 0], b_comp
+    upto = torch.stack([k <= d_eff, k == 1, k <= d_eff - 1], dim=-1).to(n_eff.dtype)  # (d, 3)
+    arg = torch.where(k <= d_eff, (n_eff[:, None] - k) / 2.0, 1.0)  # (M, d)
+    if slopes:  # d/dn of psi((n - k) / 2) / 2 and of (ln 2 - ln(n - 1)) / 2
+        psi = torch.special.polygamma(1, arg) / 4.0
+        dterm = -0.5 / (n_eff - 1.0)
+    else:
+        psi = torch.special.digamma(arg) / 2.0
+        dterm = (_LN2 - torch.log(n_eff - 1.0)) / 2.0
+    m = torch.stack([d_eff, torch.ones_like(d_eff), d_eff - 1.0])  # (3,)
+    return m * dterm[:, None] + psi @ upto
 
 
 class LogdetPrecisionDiagonal(torch.autograd.Function):
@@ -155,7 +152,6 @@ def gaussian_entropies(
     shrinkage: float = 0.1,
     ridge: float = 1e-6,
     bias_correct: bool = True,
-    keep: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Entropies (bits) of Gaussians with covariances ``(C, d, d)``, their columns and complements.
 
@@ -164,13 +160,6 @@ def gaussian_entropies(
     covariance gets ``ridge`` on its diagonal. The complement entropies use
     ``log det S_{-i,-i} = log det S + log (S^{-1})_{ii}``: one batched Cholesky and one batched
     triangular inverse serve all of them.
-
-    ``keep`` (``(d,)`` bool) computes everything as if only the kept columns were there, without
-    a host synchronisation and with no shape depending on it. The dropped rows and columns of
-    ``covs`` must be zero (a column that is zero in every row); they become the identity's
-    (log-determinant 0, independent of the rest), ``d`` in the shrinkage rule, its target and
-    the bias correction is the number of kept columns, and the dropped columns' own entries are
-    meaningless (callers fill them).
 
     Returns
     -------
@@ -185,34 +174,27 @@ def gaussian_entropies(
     """
     n_c, d, _ = covs.shape
     eye = torch.eye(d, dtype=covs.dtype, device=covs.device)
-    d_eff: Any = d
-    eye_kept = eye  # the shrinkage target's and the ridge's identity: on the kept columns
-    if keep is not None:
-        d_eff = keep.sum()
-        eye_kept = torch.diag(keep.to(covs.dtype))
     # The tolerance keeps the decision stable when n_eff is an integer up to rounding (uniform
     # weights), whichever way n_eff was computed.
-    shrunk = n_effs.detach() <= d_eff + 1 + 1e-6
+    shrunk = n_effs.detach() <= d + 1 + 1e-6
     # computed for every cell and selected (no host synchronisation to ask whether any is shrunk)
     trace = torch.diagonal(covs, dim1=1, dim2=2).sum(dim=1)
-    target = torch.clamp_min(trace / (d if keep is None else d_eff.clamp_min(1)), 1.0)
-    shrunk_covs = (1 - shrinkage) * covs + shrinkage * target[:, None, None] * eye_kept
+    target = torch.clamp_min(trace / d, 1.0)
+    shrunk_covs = (1 - shrinkage) * covs + shrinkage * target[:, None, None] * eye
     covs = torch.where(shrunk[:, None, None], shrunk_covs, covs)
-    covs = covs + ridge * eye_kept
-    if keep is not None:  # the dropped rows and columns (zero) become the identity's
-        covs = covs + (eye - eye_kept)
+    covs = covs + ridge * eye
     logdet, log_inv_diag = LogdetPrecisionDiagonal.apply(covs)
-    h_whole = 0.5 * logdet + d_eff * _CONST
+    h_whole = 0.5 * logdet + d * _CONST
     h_single = 0.5 * torch.log(torch.diagonal(covs, dim1=1, dim2=2)) + _CONST
-    h_comp = 0.5 * (logdet[:, None] + log_inv_diag) + (d_eff - 1) * _CONST
+    h_comp = 0.5 * (logdet[:, None] + log_inv_diag) + (d - 1) * _CONST
     if bias_correct:
-        ok = (~shrunk) & (n_effs.detach() > d_eff)
+        ok = (~shrunk) & (n_effs.detach() > d)
         safe = torch.where(ok, n_effs, torch.full_like(n_effs, float(d + 2)))
-        okf = ok.to(n_effs.dtype)
-        b_whole, b_single, b_comp = _biases(safe, d, None if keep is None else d_eff)
-        h_whole = h_whole - okf * b_whole
-        h_single = h_single - (okf * b_single)[:, None]
-        h_comp = h_comp - (okf * b_comp)[:, None]
+        d_t = torch.tensor(float(d), dtype=n_effs.dtype, device=n_effs.device)
+        bias = _bias_parts(safe, d, d_t, slopes=False) * ok.to(n_effs.dtype)[:, None]
+        h_whole = h_whole - bias[:, 0]
+        h_single = h_single - bias[:, 1:2]
+        h_comp = h_comp - bias[:, 2:3]
     if d == 1:
         h_comp = torch.zeros_like(h_comp)
     return h_whole / _LN2, h_single / _LN2, h_comp / _LN2, shrunk
@@ -476,22 +458,14 @@ def _assemble(
     p_q: torch.Tensor,
     d: int,
     n_shrunk: torch.Tensor,
-    keep: torch.Tensor | None = None,
 ) -> ClassConditionalTerms:
-    """``I = H(G) - sum_q p(q) H(G | q)`` per term, clipped to ``[0, H(Q)]``.
-
-    With ``keep`` (the columns that are not constant), a dropped column's single term is 0 and
-    its complement term is the whole's (its complement holds every informative column), as the
-    exact estimator fills them; no columns kept, no information.
-    """
+    """``I = H(G) - sum_q p(q) H(G | q)`` per term, clipped to ``[0, H(Q)]``."""
     hw, hs, hc = h_cells
     h_q = entropy_bits(p_q / p_q.sum())
     whole = torch.minimum(h_all[0][0] - p_q @ hw, h_q).clamp_min(0.0)
     single = torch.minimum(h_all[1][0] - p_q @ hs, h_q).clamp_min(0.0)
     comp = torch.minimum(h_all[2][0] - p_q @ hc, h_q).clamp_min(0.0)
-    if keep is not None:
-        whole, single, comp = fill_constant_columns(whole, single, comp, keep)
-    elif d == 1:
+    if d == 1:
         comp = torch.zeros_like(comp)
     return ClassConditionalTerms(whole, single, comp, h_q, n_shrunk)
 
@@ -519,35 +493,34 @@ class CellMoments:
     w2: torch.Tensor
     r2: torch.Tensor
 
-    @classmethod
-    def of_batch(
-        cls, g: torch.Tensor, hard: torch.Tensor, n_hard: int, mass: torch.Tensor
-    ) -> CellMoments:
-        """The sums of one batch: rows ``g`` ``(n, d)`` in cells ``(hard[j], c)``, masses
-        ``(n, K)``."""
-        n, k = mass.shape
-        # one-hot by scatter: F.one_hot checks the codes' range with a host synchronisation
-        onehot = mass.new_zeros((n, n_hard)).scatter_(1, hard[:, None], 1.0)
-        w = (onehot.unsqueeze(-1) * mass.unsqueeze(1)).reshape(n, n_hard * k)  # (n, C)
-        wt = w.T
-        # every cell's sum w g g^T as one GEMM against the rows' outer products (n, d * d):
-        # no (cells, rows, d) temporary, and its backward is one GEMM too
-        d = g.shape[1]
-        s2 = (wt @ (g.unsqueeze(2) * g.unsqueeze(1)).reshape(n, d * d)).view(-1, d, d)
-        rows = mass.sum(dim=1)
-        return cls(w.sum(dim=0), wt @ g, s2, (w * w).sum(dim=0), (rows * rows).sum())
+    def packed(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layout :class:`MomentTerms` reads: ``(C + 1, 1 + d + d^2)`` sums
+        ``[s0, s1, s2]`` of every cell and, last, of the whole matrix (their sum), and
+        ``(C + 1,)`` ``[w2, r2]`` (no copy when the sums came from :meth:`from_packed`)."""
+        cached = self.__dict__.get("_packed")
+        if cached is not None:
+            return cached
+        c = self.s0.shape[0]
+        t = torch.cat([self.s0[:, None], self.s1, self.s2.reshape(c, -1)], dim=1)
+        return torch.cat([t, t.sum(dim=0, keepdim=True)]), torch.cat([self.w2, self.r2[None]])
 
-    def decayed_plus(self, batch: CellMoments, decay: float) -> CellMoments:
-        """``decay * self + batch`` (``self`` is memory: no gradient flows into it)."""
-        return CellMoments(
-            *(decay * a.detach() + b for a, b in zip(self.astuple(), batch.astuple(), strict=True))
-        )
+    @classmethod
+    def from_packed(cls, t: torch.Tensor, w2: torch.Tensor, d: int) -> CellMoments:
+        """The sums of :meth:`packed`'s layout, as views of ``t`` and ``w2``."""
+        c = t.shape[0] - 1
+        cells = t[:c]
+        moments = cls(cells[:, 0], cells[:, 1 : 1 + d], cells[:, 1 + d :].view(c, d, d),
+                      w2[:c], w2[c])
+        moments.__dict__["_packed"] = (t, w2)
+        return moments
 
     def astuple(self) -> tuple[torch.Tensor, ...]:
         return self.s0, self.s1, self.s2, self.w2, self.r2
 
     def to(self, dtype: torch.dtype) -> CellMoments:
-        """The same sums in ``dtype`` (a no-op when they are already)."""
+        """The same sums in ``dtype`` (this object when they are already)."""
+        if self.s0.dtype == dtype:
+            return self
         return CellMoments(*(t.to(dtype) for t in self.astuple()))
 
 
@@ -562,29 +535,258 @@ def terms_from_moments(
 
     Cells lighter than :data:`MIN_MASS` (relative to the total) are empty; the whole matrix's
     moments are the sums over all cells. A column that is zero in every row summed so far (a
-    constant column after the copula transform) is dropped as the exact estimator drops it,
-    through ``gaussian_entropies(keep=...)``: no host synchronisation, no shape that depends on
-    it.
+    constant column after the copula transform) is dropped as the exact estimator drops it
+    (no host synchronisation, no shape that depends on it). Computed by :class:`MomentTerms`.
     """
-    s0, s1, s2, w2, r2 = moments.astuple()
-    total = s0.sum()
-    occ = (s0.detach() / total.detach()) > MIN_MASS
-    d = s1.shape[1]
-    s2_all = s2.sum(dim=0)
-    keep = torch.diagonal(s2_all.detach()) > 0  # sum w g^2 = 0: the column is 0 in every row
-    opts = {"shrinkage": shrinkage, "ridge": ridge, "bias_correct": bias_correct, "keep": keep}
-    cov_all, neff_all = covariance_from_sums(total, s1.sum(dim=0), s2_all, r2)
-    h_all = gaussian_entropies(cov_all[None], neff_all[None], **opts)
-    # Empty cells stay in place with the moments of a unit Gaussian of ample size and zero
-    # mass: finite entropies that weigh nothing, and no data-dependent shape.
-    eye = torch.eye(d, dtype=s2.dtype, device=s2.device)
-    one = torch.ones_like(s0)
-    covs, n_effs = covariance_from_sums(
-        torch.where(occ, s0, one),
-        torch.where(occ[:, None], s1, 0.0 * s1),
-        torch.where(occ[:, None, None], s2, eye.expand_as(s2)),
-        torch.where(occ, w2, one / (2.0 * d + 10.0)),
+    t, w2 = moments.packed()
+    none = t.new_zeros(0)
+    whole, single, comp, h_q, n_shrunk, _ = MomentTerms.apply(
+        t,
+        w2,
+        none,
+        none,
+        torch.ones((), dtype=t.dtype, device=t.device),
+        moments.s1.shape[1],
+        shrinkage,
+        ridge,
+        bias_correct,
     )
-    hw, hs, hc, shrunk = gaussian_entropies(covs, n_effs, **opts)
-    p_q = torch.where(occ, s0, 0.0 * s0) / total
-    return _assemble(h_all, (hw, hs, hc), p_q, d, (shrunk & occ).sum(), keep)
+    return ClassConditionalTerms(whole, single, comp, h_q, n_shrunk)
+
+
+# --- the memory path: cell sums -> terms in a few batched operations, with a written backward ---
+
+
+def _inner(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``sum_ij a_kij b_kij`` for each ``k`` of two ``(M, d, d)`` stacks, with no temporary."""
+    return torch.linalg.vecdot(a.flatten(1), b.flatten(1))
+
+
+def _cell_model(
+    s0: torch.Tensor,
+    w2: torch.Tensor,
+    mom_diag: torch.Tensor,
+    keepf: torch.Tensor,
+    d_eff: torch.Tensor,
+    occ: torch.Tensor,
+    shrinkage: float,
+    ridge: float,
+) -> dict[str, torch.Tensor]:
+    """What every Gaussian cell ``(M,)`` needs besides its covariance's off-diagonal: effective
+    size, unbiasing factor, the shrinkage decision, ``Sigma = a * mom + diag(b keep + 1 - keep)``
+    and the diagonal of ``Sigma`` (:func:`gaussian_entropies`' rule, written once for the
+    terms and their shuffled null)."""
+    n_eff = torch.where(occ, s0 * s0 / torch.where(occ, w2, 1.0), 2.0 * mom_diag.shape[-1] + 10.0)
+    f = unbiasing_factor(n_eff)
+    shrunk = n_eff <= d_eff + 1 + 1e-6
+    raw_target = mom_diag.sum(dim=-1) * f / d_eff.clamp_min(1.0)  # tr(cov) / d
+    a = torch.where(shrunk, (1.0 - shrinkage) * f, f)
+    b = torch.where(shrunk, shrinkage * raw_target.clamp_min(1.0), 0.0) + ridge
+    sd = a[:, None] * mom_diag + b[:, None] * keepf + (1.0 - keepf)
+    return {"n_eff": n_eff, "f": f, "shrunk": shrunk, "raw_target": raw_target, "a": a, "sd": sd}
+
+
+def _clip_fill(
+    raw: torch.Tensor, h_q: torch.Tensor, keepf: torch.Tensor, d_eff: torch.Tensor, d: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Terms ``(1 + 2d,)`` (whole, singles, complements) clipped to ``[0, H(Q)]``, the dropped
+    constant columns filled as :func:`fill_constant_columns` fills them."""
+    out = torch.minimum(raw, h_q).clamp_min(0.0)
+    whole = torch.where(d_eff > 0, out[0], 0.0)
+    keep = keepf > 0
+    single = torch.where(keep, out[1 : 1 + d], 0.0)
+    comp = torch.where(keep, torch.where(d_eff > 1, out[1 + d :], 0.0), whole)
+    return whole, single, comp if d > 1 else torch.zeros_like(comp)
+
+
+def _entropy_of_cells(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``H(Q)`` (bits) of the cell masses ``p`` normalised, their sum and ``log u``."""
+    norm = p.sum()
+    u = p / norm
+    log_u = torch.log(torch.where(u > 0, u, 1.0))
+    return -(u * log_u).sum() / _LN2, norm, log_u
+
+
+class MomentTerms(torch.autograd.Function):
+    """``(whole, single, complement, H(Q), shrunk cells, null singles)`` (bits) from cell sums.
+
+    The memory path of the Gaussian-copula loss in a few batched operations. ``t`` ``(M, P)``
+    holds the sums ``[sum w, sum w g, sum w g g^T]`` (``P = 1 + d + d^2``) of ``M - 1`` Q cells
+    and, last, of the whole matrix; ``w2`` ``(M,)`` the sums of ``w^2`` (last:
+    ``sum_j (sum_c w_jc)^2``). ``t_null`` ``(M, 1 + 2d)`` and ``w2_null`` are the sums
+    ``[sum w, sum w g, sum w g^2]`` of the shuffled null's cells (empty tensors for none): its
+    singles need only the diagonals. The values are those of :func:`gaussian_entropies` and
+    :func:`_assemble` (covariances from :func:`covariance_from_sums`, shrinkage of cells with
+    ``n_eff <= d + 1``, ridge, bias correction, constant columns dropped and filled, terms
+    clipped to ``[0, H(Q)]``). The backward is written out: one batched product through the
+    precision matrices, the rest on per-cell scalars, where autograd's graph of those steps is a
+    chain of a few hundred small kernels. ``grad_scale`` multiplies the gradient of ``t`` and
+    ``w2`` (the memory's dilution, see :func:`gibloss.functional.gib_terms`).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        t: torch.Tensor,
+        w2: torch.Tensor,
+        t_null: torch.Tensor,
+        w2_null: torch.Tensor,
+        grad_scale: torch.Tensor,
+        d: int,
+        shrinkage: float,
+        ridge: float,
+        bias_correct: bool,
+    ) -> tuple[torch.Tensor, ...]:
+        c = t.shape[0] - 1
+        s0, s1 = t[:, 0], t[:, 1 : 1 + d]
+        s2 = t[:, 1 + d :].view(c + 1, d, d)
+        total = s0[c]
+        occ = s0 / total > MIN_MASS  # (M,); the whole row reads 1
+        occf = occ.to(t.dtype)
+        keepf = (torch.diagonal(s2[c]) > 0).to(t.dtype)  # (d,): not constant
+        d_eff = keepf.sum()
+        s0e = torch.where(occ, s0, 1.0)  # empty cells: a unit Gaussian of ample size, no weight
+        mu = s1 * (occf / s0e)[:, None]
+        mom = torch.baddbmm(s2 / s0e[:, None, None], mu[:, :, None], mu[:, None, :], alpha=-1.0)
+        mom_diag = torch.diagonal(mom, dim1=-2, dim2=-1)
+        mom_diag.add_((1.0 - occf)[:, None])
+        cells = _cell_model(s0, w2, mom_diag, keepf, d_eff, occ, shrinkage, ridge)
+        sigma = cells["a"][:, None, None] * mom
+        torch.diagonal(sigma, dim1=-2, dim2=-1).copy_(cells["sd"])
+        chol = torch.linalg.cholesky_ex(sigma).L
+        logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(dim=-1)
+        prec = torch.cholesky_inverse(chol)
+        pd = torch.diagonal(prec, dim1=-2, dim2=-1)
+        # entropies (nats) (M, 1 + 2d): whole, singles, complements
+        h_w = 0.5 * logdet + d_eff * _CONST
+        h_s = 0.5 * torch.log(cells["sd"]) + _CONST
+        h_c = 0.5 * (logdet[:, None] + torch.log(pd)) + (d_eff - 1.0) * _CONST
+        okf = torch.zeros((), dtype=t.dtype, device=t.device)
+        if bias_correct:
+            n_eff = cells["n_eff"]
+            okf = ((~cells["shrunk"]) & (n_eff > d_eff)).to(t.dtype)
+            safe = torch.where(okf > 0, n_eff, float(d + 2))
+            bias = _bias_parts(safe, d, d_eff, slopes=False) * okf[:, None]  # (M, 3)
+            h_w, h_s, h_c = h_w - bias[:, 0], h_s - bias[:, 1:2], h_c - bias[:, 2:3]
+        h = torch.cat([h_w[:, None], h_s, h_c if d > 1 else torch.zeros_like(h_c)], dim=1)
+        h = h / _LN2
+        p = occf[:c] * s0[:c] / total  # (C,)
+        h_q, norm, log_u = _entropy_of_cells(p)
+        raw = h[c] - p @ h[:c]  # (1 + 2d,)
+        whole, single, comp = _clip_fill(raw, h_q, keepf, d_eff, d)
+        n_shrunk = (cells["shrunk"] & occ)[:c].sum()
+        single_null = (
+            _null_singles(t_null, w2_null, keepf, d_eff, d, shrinkage, ridge, bias_correct)
+            if t_null.numel()
+            else torch.zeros_like(single)
+        )
+        ctx.d, ctx.shrinkage, ctx.bias_correct = d, shrinkage, bias_correct
+        ctx.save_for_backward(
+            t, w2, grad_scale, occf, keepf, d_eff, mu, mom, cells["n_eff"], cells["f"],
+            cells["shrunk"], cells["raw_target"], cells["a"], prec, pd, cells["sd"], h, p,
+            norm, log_u, h_q, raw, okf,
+        )
+        ctx.mark_non_differentiable(n_shrunk, single_null)
+        return whole, single, comp, h_q, n_shrunk, single_null
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any,
+        g_whole: torch.Tensor,
+        g_single: torch.Tensor,
+        g_comp: torch.Tensor,
+        g_hq: torch.Tensor,
+        *_: Any,
+    ) -> tuple[Any, ...]:
+        (t, w2, grad_scale, occf, keepf, d_eff, mu, mom, n_eff, f, shrunk, raw_target,
+         a, prec, pd, sd, h, p, norm, log_u, h_q, raw, okf) = ctx.saved_tensors
+        d, lam = ctx.d, ctx.shrinkage
+        c = t.shape[0] - 1
+        # the constant columns' fill, then the clip to [0, H(Q)] (torch's rules at ties)
+        g_comp = g_comp * (d > 1)
+        g_out = torch.cat(
+            [
+                ((g_whole + g_comp @ (1.0 - keepf)) * (d_eff > 0)).reshape(1),
+                g_single * keepf,
+                g_comp * keepf * (d_eff > 1),
+            ]
+        ) * (torch.minimum(raw, h_q) > 0)
+        to_raw = (raw < h_q).to(raw.dtype) + 0.5 * (raw == h_q)
+        g_raw = g_out * to_raw
+        g_hq = g_hq + g_out @ (1.0 - to_raw)
+        # raw = h(whole row) - sum_c p_c h_c ; H(Q) of u = p / sum p
+        g_h = torch.cat([-p[:, None] * g_raw, g_raw[None]]) / _LN2  # (M, 1 + 2d), nats
+        g_p = -(h[:c] @ g_raw) + g_hq * (-log_u / _LN2 - h_q) / norm
+        # entropies -> log det, log diag(P), log diag(Sigma), n_eff (the biases)
+        g_w, g_s, g_c = g_h[:, 0], g_h[:, 1 : 1 + d], g_h[:, 1 + d :]
+        g_sigma = torch.baddbmm(
+            (0.5 * (g_w + g_c.sum(dim=1)))[:, None, None] * prec,
+            prec,
+            (0.5 * g_c / pd)[:, :, None] * prec,
+            alpha=-1.0,
+        )
+        torch.diagonal(g_sigma, dim1=-2, dim2=-1).add_(0.5 * g_s / sd)
+        g_n = torch.zeros_like(n_eff)
+        if ctx.bias_correct:
+            safe = torch.where(okf > 0, n_eff, float(d + 2))
+            slope = _bias_parts(safe, d, d_eff, slopes=True)  # (M, 3)
+            g_parts = torch.stack([g_w, g_s.sum(dim=1), g_c.sum(dim=1)], dim=1)
+            g_n = -okf * (slope * g_parts).sum(dim=1)
+        # Sigma = a mom + diag(b keep + 1 - keep): a = f (1 - lam [shrunk]),
+        # b = lam [shrunk] max(tr(mom) f / d_eff, 1) + ridge
+        shf = shrunk.to(t.dtype)
+        dk = d_eff.clamp_min(1.0)
+        g_target = (torch.diagonal(g_sigma, dim1=-2, dim2=-1) @ keepf) * lam * shf
+        g_target = g_target * (raw_target > 1.0) / dk  # d/d tr(cov)
+        g_mom = a[:, None, None] * g_sigma
+        torch.diagonal(g_mom, dim1=-2, dim2=-1).add_((g_target * f)[:, None])
+        g_f = _inner(g_sigma, mom) * (1.0 - lam * shf) + g_target * raw_target * dk / f
+        g_n = g_n + torch.where(n_eff > 1, -g_f / (n_eff - 1.0).clamp_min(1e-12) ** 2, 0.0)
+        # mom = s2 / s0 - mu mu^T, mu = s1 / s0, n_eff = s0^2 / w2 (occupied cells only)
+        s0 = t[:, 0]
+        s0e = torch.where(occf > 0, s0, 1.0)
+        w2e = torch.where(occf > 0, w2, 1.0)
+        g_mu = -2.0 * (g_mom @ mu[:, :, None])[:, :, 0]
+        # <g_mom, s2 / s0> = <g_mom, mom> + mu^T g_mom mu, and g_mom mu = -g_mu / 2
+        g_s0 = g_n * 2.0 * s0 / w2e - (_inner(g_mom, mom) + 0.5 * (g_mu * mu).sum(1)) / s0e
+        g_s0 = g_s0 + torch.cat([g_p * occf[:c], -(g_p @ p).reshape(1)]) / s0[c]
+        scale = occf * grad_scale / s0e
+        g_t = torch.empty_like(t)  # written in place: no concatenated copy
+        torch.mul(g_s0 * s0e, scale, out=g_t[:, 0])
+        torch.mul(g_mu, scale[:, None], out=g_t[:, 1 : 1 + d])
+        torch.mul(g_mom.flatten(1), scale[:, None], out=g_t[:, 1 + d :])
+        g_w2 = -g_n * (s0 / w2e) ** 2 * occf * grad_scale
+        return g_t, g_w2, None, None, None, None, None, None, None
+
+
+def _null_singles(
+    t_null: torch.Tensor,
+    w2_null: torch.Tensor,
+    keepf: torch.Tensor,
+    d_eff: torch.Tensor,
+    d: int,
+    shrinkage: float,
+    ridge: float,
+    bias_correct: bool,
+) -> torch.Tensor:
+    """Single terms (bits) of the shuffled null from its diagonal sums (no gradient)."""
+    c = t_null.shape[0] - 1
+    s0, s1, s2d = t_null[:, 0], t_null[:, 1 : 1 + d], t_null[:, 1 + d :]
+    occ = s0 / s0[c] > MIN_MASS
+    occf = occ.to(s0.dtype)
+    s0e = torch.where(occ, s0, 1.0)
+    mu = s1 * (occf / s0e)[:, None]
+    mom_diag = s2d / s0e[:, None] - mu * mu + (1.0 - occf)[:, None]
+    cells = _cell_model(s0, w2_null, mom_diag, keepf, d_eff, occ, shrinkage, ridge)
+    h_s = 0.5 * torch.log(cells["sd"]) + _CONST
+    if bias_correct:
+        n_eff = cells["n_eff"]
+        okf = ((~cells["shrunk"]) & (n_eff > d_eff)).to(s0.dtype)
+        safe = torch.where(okf > 0, n_eff, float(d + 2))
+        h_s = h_s - (_bias_parts(safe, d, d_eff, slopes=False)[:, 1] * okf)[:, None]
+    h_s = h_s / _LN2
+    p = occf[:c] * s0[:c] / s0[c]
+    h_q = _entropy_of_cells(p)[0]
+    raw = h_s[c] - p @ h_s[:c]
+    return torch.where(keepf > 0, torch.minimum(raw, h_q).clamp_min(0.0), 0.0)
