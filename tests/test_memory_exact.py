@@ -1,11 +1,11 @@
 """The loss's memory path against the exact Gaussian-copula estimator.
 
 The default ``GIBLoss`` trains through cell sums remembered across batches
-(``estimators._gaussian.terms_from_moments``), the exact estimator through
-``class_conditional_terms`` on the rows. With hard memberships they must be one estimator:
-on one batch the memory path equals ``gibloss.gib`` (constant columns dropped and their
-complements filled alike), and after several batches it equals the exact core on the pooled
-rows.
+(``estimators._gaussian.MomentTerms``); the batch-only loss computes the terms from the rows
+(``class_conditional_terms``). With hard memberships the memory path must be the exact
+estimator: on one batch it equals ``gibloss.gib`` (constant columns dropped and their
+complements filled alike), and after several batches it equals the row core on the pooled
+rows. Its written backward is held to finite differences.
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
 """Gaussian entropies of many covariance matrices at once, in torch (differentiable).
 
-The one implementation behind the exact Gaussian-copula estimator (called with numpy data, no
-gradient) and the differentiable Gaussian-copula surrogate of :mod:`gibloss.functional`.
+The Gaussian-copula GIB terms, computed once from the weighted sums of the Q cells
+(:class:`MomentTerms`, with a written backward): the exact estimator (hard cells, sums of the
+rows of each class, no gradient) and the default loss (soft cells, this batch's sums plus the
+remembered ones) call it. The batch-only loss (``memory=0``) computes the same terms from the
+rows (:func:`class_conditional_terms`), where cells of at most ``d + 1`` rows take the
+``r x r`` Woodbury path instead of a ``d x d`` factorisation; ``tests/test_memory_exact.py``
+holds the two to 1e-12.
 """
 
 from __future__ import annotations
@@ -345,10 +350,11 @@ def class_conditional_terms(
 ) -> ClassConditionalTerms:
     """Gaussian ``I(G; Q) = H(G) - sum_q p(q) H(G | q)`` for every column and complement.
 
-    The one implementation of the Gaussian-copula GIB terms. A Q cell is ``(h, c)``: sample
-    ``j`` sits in the cells ``(hard[j], c)`` with mass ``mass[j, c]``. The exact estimator calls
-    it with hard cells (``hard`` = the Q codes, ``mass`` = the sample weights as one column); the
-    differentiable surrogate with the target's codes and soft memberships over Z codes.
+    The terms of :class:`MomentTerms`, computed from the rows (the batch-only loss: at batch
+    sizes with a few rows per cell this is cheaper than ``d x d`` factorisations). A Q cell is
+    ``(h, c)``: sample ``j`` sits in the cells ``(hard[j], c)`` with mass ``mass[j, c]``; the
+    differentiable surrogate calls it with the target's codes and soft memberships over Z codes
+    (hard cells and one column of sample weights give the exact estimator's value).
 
     Cell ``(h, c)`` only sees the rows of target code ``h``, so the moments are computed per
     target code (``n K d^2``, not ``n K^2 d^2``). A cell with effective size at most ``d + 1`` is

@@ -10,11 +10,11 @@ import torch
 
 from ._discrete import row_codes
 from ._gaussian import (
-    class_conditional_terms,
+    CellMoments,
     fill_constant_columns,
     gaussian_entropies,
-    informative_columns,
     single_thread,
+    terms_from_moments,
 )
 from .base import Estimator, FeatureTerms, effective_size, uniform_if_none
 from .binning import BinningEstimator
@@ -74,6 +74,31 @@ def copula_ranks(a: torch.Tensor, host_sort: bool = False) -> torch.Tensor:
     # 2 * (average 1-based rank) - 2 = first + last indexes the table
     quantiles = table[(first + last).long()]
     return torch.empty_like(quantiles).scatter_(1, order, quantiles).T
+
+
+def class_sums(g: np.ndarray, codes: np.ndarray, n_codes: int, w: np.ndarray) -> CellMoments:
+    """The weighted sums of every class of ``codes`` (the Gaussian cells of the exact
+    estimator: hard memberships, weights ``w``), on the host.
+
+    The rows are grouped by one stable sort of the codes; each class's ``sum w g g^T`` is one
+    BLAS product of its rows, so the whole matrix's sums are the classes' sums (no product over
+    all rows) and nothing of size ``n * d^2`` is formed.
+    """
+    n, d = g.shape
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=n_codes))])
+    gs, ws = g[order], w[order]
+    t = np.empty((n_codes + 1, 1 + d + d * d))
+    w2 = np.empty(n_codes + 1)
+    for c in range(n_codes):
+        gc, wc = gs[bounds[c] : bounds[c + 1]], ws[bounds[c] : bounds[c + 1]]
+        t[c, 0] = wc.sum()
+        t[c, 1 : 1 + d] = wc @ gc
+        t[c, 1 + d :] = ((gc.T * wc) @ gc).ravel()
+        w2[c] = wc @ wc
+    t[n_codes] = t[:n_codes].sum(axis=0)
+    w2[n_codes] = w2[:n_codes].sum()  # one cell per row: sum_j (row mass)^2 = sum_c w2_c
+    return CellMoments.from_packed(torch.from_numpy(t), torch.from_numpy(w2), d)
 
 
 def copula_normalize(a: np.ndarray) -> np.ndarray:
@@ -225,8 +250,8 @@ class GaussianCopulaEstimator(Estimator):
         n, n_feat = x.shape
         w = uniform_if_none(n, weights)
         g = self._prepare(x)
-        keep_t = informative_columns(torch.as_tensor(g))
-        keep = keep_t.numpy()
+        keep = g.any(axis=0)  # informative_columns on the host: a constant column is all zeros
+        keep_t = torch.from_numpy(keep)
         if not keep.any():
             zeros = np.zeros(n_feat)
             return FeatureTerms(0.0, zeros, zeros.copy(), {"constant_features": ~keep})
@@ -234,12 +259,10 @@ class GaussianCopulaEstimator(Estimator):
         if target.dtype.kind in "iu":
             # The Gaussian-copula GIB terms: the one implementation the surrogate also uses,
             # here with hard cells (the target's codes) and the sample weights as their mass.
-            codes, _ = row_codes(target)
+            codes, n_codes = row_codes(target)
             with torch.no_grad(), self._threads():
-                terms = class_conditional_terms(
-                    torch.as_tensor(gk, dtype=torch.float64),
-                    torch.as_tensor(codes),
-                    torch.as_tensor(w, dtype=torch.float64)[:, None],
+                terms = terms_from_moments(
+                    class_sums(gk, codes, n_codes, w),
                     shrinkage=self.shrinkage,
                     ridge=self.ridge,
                     bias_correct=self.bias_correct,
