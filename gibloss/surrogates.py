@@ -92,11 +92,10 @@ def _memory_terms(
     torch.mul(g[:, :, None], g[:, None, :], out=rows[:, 1 + d :].view(n, d, d))
     t = w.T @ rows  # (cells + 1, 1 + d + d^2)
     w2 = (w * w).sum(dim=0)  # the last entry, sum_j (row mass)^2, is the same for the null
-    # the null's singles need the diagonal sums only: [sum w, sum w g, sum w g^2]
-    cols = torch.arange(1 + d, device=g.device)
-    diagonal = torch.cat([cols, 1 + d + (d + 1) * cols[:d]])
     t_null = w2_null = g.new_zeros(0)
-    if null is not None:
+    if null is not None:  # its singles need the diagonal sums only: [sum w, sum w g, sum w g^2]
+        cols = torch.arange(1 + d, device=g.device)
+        diagonal = torch.cat([cols, 1 + d + (d + 1) * cols[:d]])
         w_null = w.detach()[null]
         t_null = w_null.T @ rows[:, diagonal]
         w2_null = (w_null * w_null).sum(dim=0)
@@ -143,7 +142,7 @@ def _batch_terms(
     zeros = zero + mass.new_zeros(n_feat)
     n_keep = int(keep.sum())  # one synchronisation: constant columns carry no information
     if n_keep == 0:
-        return zero, zeros, zeros, torch.zeros((), dtype=torch.long)
+        return zero, zeros, zeros, torch.zeros((), dtype=torch.long, device=mass.device)
     g = (g_all if n_keep == n_feat else g_all[:, keep]).to(mass.dtype)
     terms = class_conditional_terms(g, hard, mass, n_hard=n_hard, **opts)
     if n_keep == n_feat:

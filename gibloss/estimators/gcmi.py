@@ -239,7 +239,7 @@ class GaussianCopulaEstimator(Estimator):
     def feature_terms(
         self, x: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
     ) -> FeatureTerms:
-        """All ``2N + 1`` terms from one Cholesky per class (complements via the precision diag).
+        """All ``2N + 1`` terms from one covariance per class (complements via the precision diag).
 
         ``log det S_{-i,-i} = log det S + log (S^{-1})_{ii}`` gives every complement's
         log-determinant from one inverse. ``target`` may be discrete (class-conditional Gaussians)
@@ -257,8 +257,8 @@ class GaussianCopulaEstimator(Estimator):
             return FeatureTerms(0.0, zeros, zeros.copy(), {"constant_features": ~keep})
         gk = g[:, keep]
         if target.dtype.kind in "iu":
-            # The Gaussian-copula GIB terms: the one implementation the surrogate also uses,
-            # here with hard cells (the target's codes) and the sample weights as their mass.
+            # The Gaussian-copula GIB terms from the classes' sums: the function the default
+            # loss trains with (soft cells there), here with hard cells and no gradient.
             codes, n_codes = row_codes(target)
             with torch.no_grad(), self._threads():
                 terms = terms_from_moments(
