@@ -325,7 +325,7 @@ def gib_terms(
             out = out[:, 0]
         if out.shape[0] < 2:
             return _one_row_terms(out, feats.shape[1], per_feature_out)
-        if out.ndim == 1 and task == "auto":  # decided once: the null's call reads no values
+        if out.ndim == 1 and task == "auto":  # one logit: binary classifier or regression
             binary = single_logit_is_binary(y, task, check=validate)
             task = "classification" if binary else "regression"
 
