@@ -96,10 +96,18 @@ def covariance_from_sums(
     with ``n_eff = s0^2 / w2`` (Ince et al.'s ``n - 1`` for uniform weights). The sums can be
     those of one batch or accumulated over many (:class:`CellMoments`).
     """
-    mean = s1 / s0.unsqueeze(-1)
-    cov = s2 / s0[..., None, None] - mean.unsqueeze(-1) * mean.unsqueeze(-2)
+    cov, _ = centred_moments(s0, s1, s2)
     n_eff = s0 * s0 / w2
     return cov * unbiasing_factor(n_eff)[..., None, None], n_eff
+
+
+def centred_moments(
+    s0: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``s2 / s0 - mean mean^T`` and ``mean = s1 / s0``: the weighted second moment about the
+    mean of :func:`covariance_from_sums`, before its unbiasing factor."""
+    mean = s1 / s0.unsqueeze(-1)
+    return s2 / s0[..., None, None] - mean.unsqueeze(-1) * mean.unsqueeze(-2), mean
 
 
 def _bias_parts(n_eff: torch.Tensor, d: int, d_eff: torch.Tensor, slopes: bool) -> torch.Tensor:
@@ -568,6 +576,17 @@ def _inner(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vecdot(a.flatten(1), b.flatten(1))
 
 
+def _occupied(
+    s0: torch.Tensor, s1: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cells above :data:`MIN_MASS` of the whole (the last row), their masses with the empty
+    ones' set to 1 (a unit Gaussian of ample size that weighs nothing), and the means (0 for
+    empty cells)."""
+    occ = s0 / s0[-1] > MIN_MASS  # the whole row reads 1
+    s0e = torch.where(occ, s0, 1.0)
+    return occ, s0e, s1 * (occ.to(s0.dtype) / s0e)[:, None]
+
+
 def _cell_model(
     s0: torch.Tensor,
     w2: torch.Tensor,
@@ -579,38 +598,31 @@ def _cell_model(
     ridge: float,
 ) -> dict[str, torch.Tensor]:
     """What every Gaussian cell ``(M,)`` needs besides its covariance's off-diagonal: effective
-    size, unbiasing factor, the shrinkage decision, ``Sigma = a * mom + diag(b keep + 1 - keep)``
-    and the diagonal of ``Sigma`` (:func:`gaussian_entropies`' rule, written once for the
-    terms and their shuffled null)."""
-    n_eff = torch.where(occ, s0 * s0 / torch.where(occ, w2, 1.0), 2.0 * mom_diag.shape[-1] + 10.0)
+    size, unbiasing factor, the shrinkage decision, ``Sigma = a * mom + diag(b keep + 1 - keep)``,
+    the diagonal of ``Sigma``, and which cells get the bias correction (``ok``, with ``safe``
+    effective sizes for the others) — :func:`gaussian_entropies`' rules, written once for the
+    terms, their backward and their shuffled null."""
+    d = mom_diag.shape[-1]
+    n_eff = torch.where(occ, s0 * s0 / torch.where(occ, w2, 1.0), 2.0 * d + 10.0)
     f = unbiasing_factor(n_eff)
     shrunk = n_eff <= d_eff + 1 + 1e-6
     raw_target = mom_diag.sum(dim=-1) * f / d_eff.clamp_min(1.0)  # tr(cov) / d
     a = torch.where(shrunk, (1.0 - shrinkage) * f, f)
     b = torch.where(shrunk, shrinkage * raw_target.clamp_min(1.0), 0.0) + ridge
     sd = a[:, None] * mom_diag + b[:, None] * keepf + (1.0 - keepf)
-    return {"n_eff": n_eff, "f": f, "shrunk": shrunk, "raw_target": raw_target, "a": a, "sd": sd}
+    ok = ((~shrunk) & (n_eff > d_eff)).to(s0.dtype)
+    safe = torch.where(ok > 0, n_eff, float(d + 2))
+    return {"n_eff": n_eff, "f": f, "shrunk": shrunk, "raw_target": raw_target, "a": a,
+            "sd": sd, "ok": ok, "safe": safe}
 
 
 def _clip_fill(
-    raw: torch.Tensor, h_q: torch.Tensor, keepf: torch.Tensor, d_eff: torch.Tensor, d: int
+    raw: torch.Tensor, h_q: torch.Tensor, keepf: torch.Tensor, d: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Terms ``(1 + 2d,)`` (whole, singles, complements) clipped to ``[0, H(Q)]``, the dropped
-    constant columns filled as :func:`fill_constant_columns` fills them."""
+    constant columns filled by :func:`fill_constant_columns`."""
     out = torch.minimum(raw, h_q).clamp_min(0.0)
-    whole = torch.where(d_eff > 0, out[0], 0.0)
-    keep = keepf > 0
-    single = torch.where(keep, out[1 : 1 + d], 0.0)
-    comp = torch.where(keep, torch.where(d_eff > 1, out[1 + d :], 0.0), whole)
-    return whole, single, comp if d > 1 else torch.zeros_like(comp)
-
-
-def _entropy_of_cells(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``H(Q)`` (bits) of the cell masses ``p`` normalised, their sum and ``log u``."""
-    norm = p.sum()
-    u = p / norm
-    log_u = torch.log(torch.where(u > 0, u, 1.0))
-    return -(u * log_u).sum() / _LN2, norm, log_u
+    return fill_constant_columns(out[0], out[1 : 1 + d], out[1 + d :], keepf > 0)
 
 
 class MomentTerms(torch.autograd.Function):
@@ -647,13 +659,11 @@ class MomentTerms(torch.autograd.Function):
         s0, s1 = t[:, 0], t[:, 1 : 1 + d]
         s2 = t[:, 1 + d :].view(c + 1, d, d)
         total = s0[c]
-        occ = s0 / total > MIN_MASS  # (M,); the whole row reads 1
+        occ, s0e, _ = _occupied(s0, s1)
         occf = occ.to(t.dtype)
         keepf = (torch.diagonal(s2[c]) > 0).to(t.dtype)  # (d,): not constant
         d_eff = keepf.sum()
-        s0e = torch.where(occ, s0, 1.0)  # empty cells: a unit Gaussian of ample size, no weight
-        mu = s1 * (occf / s0e)[:, None]
-        mom = torch.baddbmm(s2 / s0e[:, None, None], mu[:, :, None], mu[:, None, :], alpha=-1.0)
+        mom, mu = centred_moments(s0e, s1 * occf[:, None], s2)
         mom_diag = torch.diagonal(mom, dim1=-2, dim2=-1)
         mom_diag.add_((1.0 - occf)[:, None])
         cells = _cell_model(s0, w2, mom_diag, keepf, d_eff, occ, shrinkage, ridge)
@@ -667,19 +677,15 @@ class MomentTerms(torch.autograd.Function):
         h_w = 0.5 * logdet + d_eff * _CONST
         h_s = 0.5 * torch.log(cells["sd"]) + _CONST
         h_c = 0.5 * (logdet[:, None] + torch.log(pd)) + (d_eff - 1.0) * _CONST
-        okf = torch.zeros((), dtype=t.dtype, device=t.device)
         if bias_correct:
-            n_eff = cells["n_eff"]
-            okf = ((~cells["shrunk"]) & (n_eff > d_eff)).to(t.dtype)
-            safe = torch.where(okf > 0, n_eff, float(d + 2))
-            bias = _bias_parts(safe, d, d_eff, slopes=False) * okf[:, None]  # (M, 3)
-            h_w, h_s, h_c = h_w - bias[:, 0], h_s - bias[:, 1:2], h_c - bias[:, 2:3]
+            bias = _bias_parts(cells["safe"], d, d_eff, slopes=False) * cells["ok"][:, None]
+            h_w, h_s, h_c = h_w - bias[:, 0], h_s - bias[:, 1:2], h_c - bias[:, 2:3]  # (M,)
         h = torch.cat([h_w[:, None], h_s, h_c if d > 1 else torch.zeros_like(h_c)], dim=1)
         h = h / _LN2
         p = occf[:c] * s0[:c] / total  # (C,)
-        h_q, norm, log_u = _entropy_of_cells(p)
+        h_q = entropy_bits(p / p.sum())
         raw = h[c] - p @ h[:c]  # (1 + 2d,)
-        whole, single, comp = _clip_fill(raw, h_q, keepf, d_eff, d)
+        whole, single, comp = _clip_fill(raw, h_q, keepf, d)
         n_shrunk = (cells["shrunk"] & occ)[:c].sum()
         single_null = (
             _null_singles(t_null, w2_null, keepf, d_eff, d, shrinkage, ridge, bias_correct)
@@ -690,7 +696,7 @@ class MomentTerms(torch.autograd.Function):
         ctx.save_for_backward(
             t, w2, grad_scale, occf, keepf, d_eff, mu, mom, cells["n_eff"], cells["f"],
             cells["shrunk"], cells["raw_target"], cells["a"], prec, pd, cells["sd"], h, p,
-            norm, log_u, h_q, raw, okf,
+            h_q, raw, cells["ok"], cells["safe"],
         )
         ctx.mark_non_differentiable(n_shrunk, single_null)
         return whole, single, comp, h_q, n_shrunk, single_null
@@ -706,7 +712,7 @@ class MomentTerms(torch.autograd.Function):
         *_: Any,
     ) -> tuple[Any, ...]:
         (t, w2, grad_scale, occf, keepf, d_eff, mu, mom, n_eff, f, shrunk, raw_target,
-         a, prec, pd, sd, h, p, norm, log_u, h_q, raw, okf) = ctx.saved_tensors
+         a, prec, pd, sd, h, p, h_q, raw, okf, safe) = ctx.saved_tensors
         d, lam = ctx.d, ctx.shrinkage
         c = t.shape[0] - 1
         # the constant columns' fill, then the clip to [0, H(Q)] (torch's rules at ties)
@@ -723,6 +729,9 @@ class MomentTerms(torch.autograd.Function):
         g_hq = g_hq + g_out @ (1.0 - to_raw)
         # raw = h(whole row) - sum_c p_c h_c ; H(Q) of u = p / sum p
         g_h = torch.cat([-p[:, None] * g_raw, g_raw[None]]) / _LN2  # (M, 1 + 2d), nats
+        norm = p.sum()  # H(Q) of u = p / norm: dH/dp_j = (-log2 u_j - H) / norm
+        u = p / norm
+        log_u = torch.log(torch.where(u > 0, u, 1.0))
         g_p = -(h[:c] @ g_raw) + g_hq * (-log_u / _LN2 - h_q) / norm
         # entropies -> log det, log diag(P), log diag(Sigma), n_eff (the biases)
         g_w, g_s, g_c = g_h[:, 0], g_h[:, 1 : 1 + d], g_h[:, 1 + d :]
@@ -735,7 +744,6 @@ class MomentTerms(torch.autograd.Function):
         torch.diagonal(g_sigma, dim1=-2, dim2=-1).add_(0.5 * g_s / sd)
         g_n = torch.zeros_like(n_eff)
         if ctx.bias_correct:
-            safe = torch.where(okf > 0, n_eff, float(d + 2))
             slope = _bias_parts(safe, d, d_eff, slopes=True)  # (M, 3)
             g_parts = torch.stack([g_w, g_s.sum(dim=1), g_c.sum(dim=1)], dim=1)
             g_n = -okf * (slope * g_parts).sum(dim=1)
@@ -779,20 +787,16 @@ def _null_singles(
     """Single terms (bits) of the shuffled null from its diagonal sums (no gradient)."""
     c = t_null.shape[0] - 1
     s0, s1, s2d = t_null[:, 0], t_null[:, 1 : 1 + d], t_null[:, 1 + d :]
-    occ = s0 / s0[c] > MIN_MASS
+    occ, s0e, mu = _occupied(s0, s1)
     occf = occ.to(s0.dtype)
-    s0e = torch.where(occ, s0, 1.0)
-    mu = s1 * (occf / s0e)[:, None]
-    mom_diag = s2d / s0e[:, None] - mu * mu + (1.0 - occf)[:, None]
+    mom_diag = s2d / s0e[:, None] - mu * mu + (1.0 - occf)[:, None]  # centred_moments' diagonal
     cells = _cell_model(s0, w2_null, mom_diag, keepf, d_eff, occ, shrinkage, ridge)
     h_s = 0.5 * torch.log(cells["sd"]) + _CONST
     if bias_correct:
-        n_eff = cells["n_eff"]
-        okf = ((~cells["shrunk"]) & (n_eff > d_eff)).to(s0.dtype)
-        safe = torch.where(okf > 0, n_eff, float(d + 2))
-        h_s = h_s - (_bias_parts(safe, d, d_eff, slopes=False)[:, 1] * okf)[:, None]
+        bias = _bias_parts(cells["safe"], d, d_eff, slopes=False)[:, 1] * cells["ok"]
+        h_s = h_s - bias[:, None]
     h_s = h_s / _LN2
     p = occf[:c] * s0[:c] / s0[c]
-    h_q = _entropy_of_cells(p)[0]
+    h_q = entropy_bits(p / p.sum())
     raw = h_s[c] - p @ h_s[:c]
     return torch.where(keepf > 0, torch.minimum(raw, h_q).clamp_min(0.0), 0.0)
